@@ -1,0 +1,53 @@
+// medmigrate: moves a clinic's legacy MDW database into the platform schema.
+// Parses the command line, hands each command to the library, and turns the
+// outcome into an exit code: 0 success, 1 failure, 2 bad usage.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+#include "common/logging.h"
+
+int main(int argc, char** argv) {
+  using medmigrate::cli::Context;
+  Context ctx;
+  CLI::App app{
+      "medmigrate: moves a clinic's legacy MDW database (PostgreSQL) into the platform's "
+      "schema, accounts for every row, and keeps the two in sync until cut-over.\n"
+      "Databases come from --legacy-url/--target-url, else MEDMIGRATE_LEGACY_URL/"
+      "MEDMIGRATE_TARGET_URL (or LEGACY_DB_*), else .env, else the running private cluster.",
+      "medmigrate"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "medmigrate 0.1.0");
+  app.add_option("--log-level", ctx.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  // Every command prints its result on stdout and logs on stderr.
+  app.parse_complete_callback([&] {
+    medmigrate::Status s = medmigrate::InitLogging(ctx.log_level);
+    if (!s.ok()) {
+      medmigrate::cli::Fail(ctx, s);
+      throw CLI::RuntimeError(ctx.exit_code);
+    }
+  });
+
+  medmigrate::cli::AddPgCommand(app, ctx);
+  medmigrate::cli::AddInitCommand(app, ctx);
+  medmigrate::cli::AddGenerateCommand(app, ctx);
+  medmigrate::cli::AddDemoCommand(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "medmigrate: error: " << e.what() << " (see 'medmigrate --help')\n";
+    return 2;
+  }
+  return ctx.exit_code;
+}

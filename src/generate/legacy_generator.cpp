@@ -1,0 +1,2 @@
+// Placeholder until the generator lands (same session).
+namespace medmigrate::generate {}
