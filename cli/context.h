@@ -50,5 +50,6 @@ void AddPgCommand(CLI::App& app, Context& ctx);
 void AddGenerateCommand(CLI::App& app, Context& ctx);
 void AddInitCommand(CLI::App& app, Context& ctx);
 void AddDemoCommand(CLI::App& app, Context& ctx);
+void AddCheckCommand(CLI::App& app, Context& ctx);
 
 }  // namespace medmigrate::cli

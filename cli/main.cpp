@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   });
 
   medmigrate::cli::AddPgCommand(app, ctx);
+  medmigrate::cli::AddCheckCommand(app, ctx);
   medmigrate::cli::AddInitCommand(app, ctx);
   medmigrate::cli::AddGenerateCommand(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);

@@ -149,6 +149,10 @@ Result<Connection> Connection::Open(std::string_view url, std::string_view what,
           "{}: database \"{}\" does not exist at {} ({}): create it (createdb) or fix the URL",
           what, db, where, masked));
     }
+    if (Contains(raw, "connection option") || Contains(raw, "invalid port")) {
+      return Status::InvalidArgument(fmt::format("{} ({}) is not usable: {}", what, masked,
+                                                 FirstLine(raw)));
+    }
     if (Contains(raw, "could not translate host name")) {
       return Status::Unavailable(fmt::format(
           "{}: host \"{}\" is not known ({}): check the host name in the URL", what, host,

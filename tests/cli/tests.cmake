@@ -1,0 +1,1 @@
+mm_add_test(cli/cli_test.cpp LABEL e2e LIBS mm_pg)
