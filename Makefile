@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEDMIGRATE_WERROR=ON
 
-.PHONY: setup configure build test demo bench clean format
+.PHONY: setup configure build test test-asan demo clean format
 
 setup:
 	@bash scripts/setup.sh
@@ -17,14 +17,20 @@ configure: setup $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+# The unit tests under AddressSanitizer and UBSan first (quick), then everything.
+test: build test-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: setup
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMEDMIGRATE_SANITIZE=ON -DMEDMIGRATE_WERROR=ON
+	cmake --build build-asan -j $(JOBS) --target unit_tests
+	cd build-asan && ctest -L unit --output-on-failure -j $(JOBS)
 
 demo: build
 	$(BUILD)/medmigrate demo
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan
 
 format:
 	find src cli tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i
