@@ -1,0 +1,138 @@
+// The declarative mapping: what moves from which legacy table to which target
+// table, with which column rules. The engine knows nothing of MDW: everything
+// MDW-specific lives in specs/mdw.toml, parsed into these structs. See
+// docs/spec.md for the file format.
+//
+// Identity: a target row's id is UUIDv5(uuid_namespace, "<entity name>:<legacy id>"),
+// so a reference column holds UUIDv5(ns, "<referenced entity>:<source value>")
+// without a lookup.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace medmigrate::spec {
+
+// One step applied to a text value. Rules of a column run in order; a NULL
+// input stays NULL through every rule except kDefault.
+struct Rule {
+  enum class Kind {
+    kTrim,              // strip leading/trailing ASCII whitespace (space, \t, \n, \r, \v, \f)
+    kLower,             // ASCII lower case (bytes >= 0x80 untouched)
+    kUpper,             // ASCII upper case
+    kNullIfEmpty,       // "" -> NULL
+    kReplace,           // every occurrence of `from` -> `to`
+    kNullIf,            // value equal to one of `values` -> NULL, with warning `reason`
+    kNullIfFutureDate,  // a date (YYYY-MM-DD...) after the run's start date -> NULL, warning `reason`
+    kEmail,             // not an e-mail address (local@domain.tld shape) -> NULL, warning `reason`
+    kDefault,           // NULL (or "" after the rules before it) -> `to`
+  };
+  Kind kind = Kind::kTrim;
+  std::string from;                 // kReplace
+  std::string to;                   // kReplace, kDefault
+  std::vector<std::string> values;  // kNullIf
+  std::string reason;               // warning reason for kNullIf, kNullIfFutureDate, kEmail
+};
+
+// After the rules, the value must be one of `values` (exact match).
+struct EnumSpec {
+  std::vector<std::string> values;
+  std::map<std::string, std::string> aliases;  // checked first: "canceled" -> "cancelled"
+  // A value outside `values`: with `unknown` set, it becomes `unknown` and a
+  // warning `reason` is recorded (the raw source text goes to `raw_column`
+  // when set); without it, the row is rejected with `reason`.
+  std::optional<std::string> unknown;
+  std::string raw_column;            // a target column of the same entity; empty: none
+  std::string reason = "invalid_value";
+};
+
+// What to do when a referenced row is not in the target (never existed in
+// the legacy database, or was rejected).
+enum class OnMissing {
+  kReject,           // reject the row with `missing_reason`
+  kNullWithWarning,  // set the column NULL and warn with `missing_reason`
+};
+
+struct ColumnSpec {
+  enum class Kind {
+    kValue,      // the text of source column `source`, through `rules` and `enum_spec`
+    kReference,  // the UUID of entity `ref_entity` whose legacy id is source column `source`
+    kJson,       // source text parsed as JSON: valid -> kept (normalised), invalid -> NULL,
+                 // raw text to `raw_column`, warning `invalid_reason`
+    kLegacyId,   // the row's legacy id (for child rows, "<parent key>:<position>")
+    kPosition,   // exploded child rows only: the element's 0-based position in the array
+  };
+  std::string target;  // target column name
+  Kind kind = Kind::kValue;
+  // Source column name. For exploded child rows: a field of the array element
+  // (a JSON object member); "" for kLegacyId/kPosition.
+  std::string source;
+  std::vector<Rule> rules;
+  std::optional<EnumSpec> enum_spec;
+
+  // kReference
+  std::string ref_entity;
+  OnMissing on_missing = OnMissing::kReject;
+  std::string missing_reason = "orphan_reference";
+  bool follow_merges = false;  // redirect through the merge map (deduplicated patients)
+
+  // kJson
+  std::string raw_column;
+  std::string invalid_reason = "invalid_json";
+
+  // Checks on the final value (numeric text); out of range -> reject `check_reason`.
+  std::optional<int64_t> min;
+  std::optional<int64_t> max;
+  bool required = false;  // NULL after the rules -> reject `check_reason`
+  std::string check_reason = "invalid_value";
+};
+
+// Child rows made from a JSON array held in a column of the parent's source
+// row: one target row per element. Its legacy id is "<parent key>:<position>".
+// An array that is not valid JSON yields no child rows (the parent's kJson
+// column, if any, records the warning).
+struct ExplodeSpec {
+  std::string parent;  // the parent entity's name (same source)
+  std::string column;  // the source column holding the JSON array
+};
+
+struct EntitySpec {
+  std::string name;          // the target table; also the UUID prefix
+  std::string source_table;  // a legacy table, or
+  std::string source_query;  // a SELECT (may join) exposing `key` and every source column
+  std::string key = "id";    // integer key: chunks, checkpoints, legacy ids
+  std::string updated_at;    // source column for incremental runs; empty: none
+  std::vector<ColumnSpec> columns;
+  std::optional<ExplodeSpec> explode;
+  // Entities whose rows must be loaded first: every kReference target and the
+  // explode parent. Filled by the parser; order is the spec's.
+  std::vector<std::string> depends_on;
+
+  // The distinct source columns the entity reads, key first (kValue,
+  // kReference, kJson sources, raw-column sources and the explode column).
+  std::vector<std::string> SourceColumns() const;
+};
+
+// SQL run after the load of the entities it names in `after` (derived
+// columns and tables, e.g. a patient's primary doctor, state analytics).
+struct PostLoadStep {
+  std::string name;
+  std::vector<std::string> after;
+  std::string sql;
+};
+
+struct MappingSpec {
+  std::string name;            // "mdw"
+  int version = 1;
+  std::string uuid_namespace;  // a UUID, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+  std::vector<EntitySpec> entities;  // dependency order (parents before children)
+  std::vector<PostLoadStep> post_load;
+  std::string checksum;        // SHA-256 hex of the file's bytes
+
+  const EntitySpec* Find(const std::string& entity) const;
+};
+
+}  // namespace medmigrate::spec
