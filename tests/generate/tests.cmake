@@ -1,0 +1,5 @@
+mm_add_test(generate/scale_test.cpp LABEL unit LIBS mm_generate)
+mm_add_test(generate/legacy_model_test.cpp LABEL unit LIBS mm_generate)
+mm_add_test(generate/legacy_generator_test.cpp LABEL integration LIBS mm_generate)
+mm_add_test(generate/mutator_test.cpp LABEL integration LIBS mm_generate)
+mm_add_test(generate/generate_command_test.cpp LABEL integration LIBS mm_generate)
