@@ -51,5 +51,7 @@ void AddGenerateCommand(CLI::App& app, Context& ctx);
 void AddInitCommand(CLI::App& app, Context& ctx);
 void AddDemoCommand(CLI::App& app, Context& ctx);
 void AddCheckCommand(CLI::App& app, Context& ctx);
+void AddMigrateCommand(CLI::App& app, Context& ctx);
+void AddRunsCommands(CLI::App& app, Context& ctx);
 
 }  // namespace medmigrate::cli

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   medmigrate::cli::AddCheckCommand(app, ctx);
   medmigrate::cli::AddInitCommand(app, ctx);
   medmigrate::cli::AddGenerateCommand(app, ctx);
+  medmigrate::cli::AddMigrateCommand(app, ctx);
+  medmigrate::cli::AddRunsCommands(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);
 
   try {

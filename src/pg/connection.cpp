@@ -120,6 +120,8 @@ Result<Connection> Connection::Open(std::string_view url, std::string_view what,
   c.what_ = std::string(what);
   c.conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (c.conn_ == nullptr) return Status::Internal(fmt::format("{}: out of memory", what));
+  // Server notices ("relation already exists, skipping") are not for users.
+  PQsetNoticeProcessor(c.conn_, [](void*, const char*) {}, nullptr);
   if (PQstatus(c.conn_) != CONNECTION_OK) {
     std::string raw = PQerrorMessage(c.conn_);
     std::string masked = MaskUrl(url);
@@ -328,10 +330,15 @@ Status Connection::BeginCopyOut(std::string_view copy_sql) {
 }
 
 Result<bool> Connection::GetCopyData(std::string* chunk) {
+  chunk->clear();
+  return AppendCopyData(chunk);
+}
+
+Result<bool> Connection::AppendCopyData(std::string* out) {
   char* buf = nullptr;
   int n = PQgetCopyData(conn_, &buf, 0);
   if (n > 0) {
-    chunk->assign(buf, static_cast<size_t>(n));
+    out->append(buf, static_cast<size_t>(n));
     PQfreemem(buf);
     return true;
   }

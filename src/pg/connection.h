@@ -88,6 +88,8 @@ class Connection {
   Status BeginCopyOut(std::string_view copy_sql);
   // Fills `chunk` with the next piece (one row in text format). False at the end.
   Result<bool> GetCopyData(std::string* chunk);
+  // Like GetCopyData, but appends the row to `*out` (one copy fewer).
+  Result<bool> AppendCopyData(std::string* out);
 
   bool is_open() const { return conn_ != nullptr; }
   int server_version() const;  // e.g. 150018

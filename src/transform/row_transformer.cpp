@@ -65,6 +65,7 @@ Result<RowTransformer> RowTransformer::Create(const spec::MappingSpec& spec,
   }
   // Raw columns: listed ones are taken over; unlisted ones are appended.
   for (size_t i = 1; i < entity.columns.size() + 1; ++i) {
+    if (t.plan_[i].column == nullptr) continue;  // itself the raw column of an earlier one
     const ColumnSpec& c = *t.plan_[i].column;
     std::string raw = c.kind == ColumnSpec::Kind::kJson ? c.raw_column
                       : c.enum_spec                    ? c.enum_spec->raw_column

@@ -39,6 +39,25 @@ std::string MakeTempDir(const std::string& prefix) {
   return made;
 }
 
+int SpawnMedmigrate(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    close_range(3, ~0U, 0);
+    std::vector<std::string> argv_s = {MEDMIGRATE_BINARY};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 ProcessOutput RunMedmigrate(const std::vector<std::string>& args, const ProcessOptions& options) {
   std::string dir = MakeTempDir("proc");
   fs::path out_path = fs::path(dir) / "stdout", err_path = fs::path(dir) / "stderr";

@@ -24,6 +24,10 @@ struct ProcessOptions {
 // build/medmigrate <args>.
 ProcessOutput RunMedmigrate(const std::vector<std::string>& args, const ProcessOptions& options = {});
 
+// Starts build/medmigrate <args> in the background (output discarded) and
+// returns its pid, for tests that signal it; reap it with waitpid.
+int SpawnMedmigrate(const std::vector<std::string>& args);
+
 // A new empty folder under the build tree, for a test's working directory.
 std::string MakeTempDir(const std::string& prefix);
 

@@ -1,0 +1,357 @@
+#include "load/batch_loader.h"
+
+#include <charconv>
+#include <cstdint>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/copy_text.h"
+
+namespace medmigrate::load {
+
+namespace {
+
+// The source key a legacy id stands for: "42" -> 42, "42:3" (child row) -> 42.
+int64_t KeyOf(std::string_view legacy_id) {
+  int64_t k = 0;
+  std::from_chars(legacy_id.data(), legacy_id.data() + legacy_id.size(), k);
+  return k;
+}
+
+}  // namespace
+
+std::string ReasonForSqlState(const std::string& s) {
+  if (s == "23503") return "orphan_reference";
+  if (s == "23505") return "duplicate_key";
+  if (s == "23502") return "missing_value";
+  if (s.rfind("22", 0) == 0 || s.rfind("23", 0) == 0) return "invalid_value";
+  return "load_error";
+}
+
+// ---- TransformedBatch ----
+
+Status TransformedBatch::Accept(const transform::TargetRow& row,
+                                std::span<const transform::RowIssue> warnings) {
+  for (size_t i = 0; i < row.values.size(); ++i) {
+    if (i) data_.push_back('\t');
+    if (row.nulls[i]) {
+      data_ += "\\N";
+    } else {
+      AppendCopyTextEscaped(row.values[i], &data_);
+    }
+  }
+  data_.push_back('\n');
+  row_ends_.push_back(static_cast<uint32_t>(data_.size()));
+  ids_ += row.legacy_id;
+  id_ends_.push_back(static_cast<uint32_t>(ids_.size()));
+  for (const transform::RowIssue& w : warnings) {
+    warnings_.push_back(Warning{static_cast<uint32_t>(row_ends_.size() - 1), w.column, w.reason});
+  }
+  return Status::Ok();
+}
+
+Status TransformedBatch::Reject(std::string_view legacy_id, const transform::RowIssue& issue) {
+  rejects_.push_back(RejectedRow{std::string(legacy_id), issue.column, issue.reason});
+  return Status::Ok();
+}
+
+void TransformedBatch::Clear() {
+  data_.clear();
+  row_ends_.clear();
+  ids_.clear();
+  id_ends_.clear();
+  warnings_.clear();
+  rejects_.clear();
+  read = 0;
+  last_key = 0;
+}
+
+void BatchCounts::Add(const BatchCounts& o) {
+  read += o.read;
+  loaded += o.loaded;
+  rejected += o.rejected;
+  warnings += o.warnings;
+  inserted += o.inserted;
+  updated += o.updated;
+  unchanged += o.unchanged;
+  splits += o.splits;
+}
+
+// ---- BatchLoader ----
+
+BatchLoader::BatchLoader(pg::Connection* conn, const transform::RowTransformer* transformer,
+                         std::string schema, int64_t run)
+    : conn_(conn),
+      transformer_(transformer),
+      schema_(std::move(schema)),
+      run_(run),
+      entity_(transformer->entity().name) {}
+
+Status BatchLoader::Prepare() {
+  if (prepared_) return Status::Ok();
+  const std::vector<std::string>& cols = transformer_->TargetColumns();
+  if (std::find(cols.begin(), cols.end(), "legacy_id") == cols.end()) {
+    return Status::InvalidArgument(
+        fmt::format("{}: the spec maps no legacy_id column (kind = \"legacy_id\")", entity_));
+  }
+  std::string table = conn_->QuoteIdent(schema_) + "." + conn_->QuoteIdent(entity_);
+  MM_ASSIGN_OR_RETURN(auto has_deleted_at,
+                      conn_->QueryValue("SELECT count(*) FROM information_schema.columns WHERE "
+                                        "table_schema = $1 AND table_name = $2 AND column_name = "
+                                        "'deleted_at'",
+                                        {schema_, entity_}));
+  MM_ASSIGN_OR_RETURN(auto exists, conn_->QueryValue("SELECT to_regclass($1)::text", {table}));
+  if (!exists) {
+    return Status::FailedPrecondition(fmt::format(
+        "target table {} does not exist: run 'medmigrate init' first", table));
+  }
+  stage_ = "pg_temp." + conn_->QuoteIdent("mm_stage_" + entity_);
+  MM_RETURN_IF_ERROR(conn_->Exec(fmt::format(
+      "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
+      "CREATE TEMP TABLE IF NOT EXISTS mm_stage_warnings (legacy_id text, column_name text, "
+      "reason text) ON COMMIT DELETE ROWS",
+      stage_, table)));
+
+  std::string col_list, excluded, current;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    std::string q = conn_->QuoteIdent(cols[i]);
+    col_list += (i ? ", " : "") + q;
+    if (i == 0) continue;  // id never changes
+    excluded += (i > 1 ? ", " : "") + std::string("EXCLUDED.") + q;
+    current += (i > 1 ? ", " : "") + std::string("t.") + q;
+  }
+  copy_stage_sql_ = fmt::format("COPY {} ({}) FROM STDIN", stage_, col_list);
+
+  auto missing = [&](const transform::ReferenceColumn& r, const std::string& alias) {
+    std::string c = alias + "." + conn_->QuoteIdent(cols[r.index]);
+    return fmt::format("({0} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {1}.{2} r WHERE r.id = {0}))",
+                       c, conn_->QuoteIdent(schema_), conn_->QuoteIdent(r.spec->ref_entity));
+  };
+  std::string any_missing, which_column, which_reason, returning;
+  for (const transform::ReferenceColumn& r : transformer_->References()) {
+    if (r.spec->on_missing == spec::OnMissing::kReject) {
+      any_missing += (any_missing.empty() ? "" : " OR ") + missing(r, "s");
+      which_column += fmt::format(" WHEN {} THEN {}", missing(r, "b"),
+                                  conn_->QuoteLiteral(cols[r.index]));
+      which_reason += fmt::format(" WHEN {} THEN {}", missing(r, "b"),
+                                  conn_->QuoteLiteral(r.spec->missing_reason));
+      returning += ", s." + conn_->QuoteIdent(cols[r.index]);
+    } else {
+      null_refs_sql_.push_back(fmt::format(
+          "WITH w AS (UPDATE {0} s SET {1} = NULL WHERE {2} RETURNING s.legacy_id::text) "
+          "INSERT INTO pg_temp.mm_stage_warnings SELECT legacy_id, {3}, {4} FROM w",
+          stage_, conn_->QuoteIdent(cols[r.index]), missing(r, "s"),
+          conn_->QuoteLiteral(cols[r.index]), conn_->QuoteLiteral(r.spec->missing_reason)));
+    }
+  }
+  if (!any_missing.empty()) {
+    reject_refs_sql_ = fmt::format(
+        "WITH b AS (DELETE FROM {0} s WHERE {1} RETURNING s.legacy_id{2}) "
+        "INSERT INTO medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) "
+        "SELECT {3}, {4}, b.legacy_id::text, CASE{5} END, CASE{6} END FROM b",
+        stage_, any_missing, returning, run_, conn_->QuoteLiteral(entity_), which_column,
+        which_reason);
+  }
+  warnings_sql_ = fmt::format(
+      "INSERT INTO medmigrate.warnings (run_id, entity, legacy_id, column_name, reason) "
+      "SELECT {0}, {1}, w.legacy_id, w.column_name, w.reason FROM pg_temp.mm_stage_warnings w "
+      "WHERE w.legacy_id IN (SELECT legacy_id::text FROM {2})",
+      run_, conn_->QuoteLiteral(entity_), stage_);
+  bool deleted_at = has_deleted_at && *has_deleted_at != "0";
+  upsert_sql_ = fmt::format(
+      "WITH up AS (INSERT INTO {0} AS t ({1}) SELECT {1} FROM {2} "
+      "ON CONFLICT (id) DO UPDATE SET ({3}{4}) = ROW({5}{6}) "
+      "WHERE ROW({7}) IS DISTINCT FROM ROW({5}){8} RETURNING (xmax = 0) AS inserted) "
+      "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up",
+      table, col_list, stage_, current.empty() ? "" : [&] {
+        std::string s;
+        for (size_t i = 1; i < cols.size(); ++i) s += (i > 1 ? ", " : "") + conn_->QuoteIdent(cols[i]);
+        return s;
+      }(),
+      deleted_at ? ", deleted_at" : "", excluded, deleted_at ? ", NULL" : "", current,
+      deleted_at ? " OR t.deleted_at IS NOT NULL" : "");
+  prepared_ = true;
+  return Status::Ok();
+}
+
+Result<BatchCounts> BatchLoader::Load(const TransformedBatch& batch, int chunk) {
+  MM_RETURN_IF_ERROR(Prepare());
+  return LoadRange(batch, 0, batch.rows(), batch.last_key, chunk);
+}
+
+Result<BatchCounts> BatchLoader::LoadRange(const TransformedBatch& batch, size_t begin, size_t end,
+                                           int64_t checkpoint_key, int chunk) {
+  Result<BatchCounts> r = LoadOnce(batch, begin, end, checkpoint_key, chunk);
+  if (r.ok() || pg::IsTransient(r.status()) || !conn_->is_open()) return r;
+  if (end - begin <= 1) {
+    if (end == begin) return r;  // nothing to split: a fault of the batch's own statements
+    BatchCounts counts;
+    MM_RETURN_IF_ERROR(RejectAlone(batch, begin, checkpoint_key, chunk, r.status(), &counts));
+    return counts;
+  }
+  // Split around the bad row: the first half's checkpoint stops just before
+  // the second half's first key, so a crash in between resumes exactly.
+  size_t mid = begin + (end - begin) / 2;
+  int64_t mid_key = KeyOf(batch.LegacyId(mid)) - 1;
+  MM_ASSIGN_OR_RETURN(BatchCounts first, LoadRange(batch, begin, mid, mid_key, chunk));
+  MM_ASSIGN_OR_RETURN(BatchCounts second, LoadRange(batch, mid, end, checkpoint_key, chunk));
+  first.Add(second);
+  first.splits += 1;
+  return first;
+}
+
+Status BatchLoader::RecordProgress(int chunk, int64_t checkpoint_key, const BatchCounts& c) {
+  return conn_->Exec(fmt::format(
+      "UPDATE medmigrate.checkpoints SET last_key = '{0}', rows = rows + {1}, committed_at = now() "
+      "WHERE run_id = {2} AND entity = {3} AND chunk = {4};"
+      "UPDATE medmigrate.run_entities SET read = read + {5}, loaded = loaded + {6}, "
+      "rejected = rejected + {7}, warnings = warnings + {8}, inserted = inserted + {9}, "
+      "updated = updated + {10}, unchanged = unchanged + {11} WHERE run_id = {2} AND entity = {3}",
+      checkpoint_key, c.read, run_, conn_->QuoteLiteral(entity_), chunk, c.read, c.loaded,
+      c.rejected, c.warnings, c.inserted, c.updated, c.unchanged));
+}
+
+Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t begin, size_t end,
+                                          int64_t checkpoint_key, int chunk) {
+  BatchCounts c;
+  MM_RETURN_IF_ERROR(conn_->Exec("BEGIN"));
+  auto fail = [&](const Status& s) {
+    if (conn_->is_open()) (void)conn_->Exec("ROLLBACK");
+    return s;
+  };
+  int64_t staged = static_cast<int64_t>(end - begin);
+  if (staged > 0) {
+    Status s = conn_->BeginCopyIn(copy_stage_sql_);
+    if (!s.ok()) return fail(s);
+    s = conn_->PutCopyData(batch.Rows(begin, end));
+    if (!s.ok()) return fail(s);
+    Result<int64_t> n = conn_->EndCopyIn();
+    if (!n.ok()) return fail(n.status());
+  }
+  // Warnings of these rows.
+  buffer_.clear();
+  for (const TransformedBatch::Warning& w : batch.warnings()) {
+    if (w.row < begin || w.row >= end) continue;
+    AppendCopyTextEscaped(batch.LegacyId(w.row), &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(*w.column, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(*w.reason, &buffer_);
+    buffer_ += '\n';
+  }
+  if (!buffer_.empty()) {
+    Status s = conn_->BeginCopyIn("COPY pg_temp.mm_stage_warnings FROM STDIN");
+    if (s.ok()) s = conn_->PutCopyData(buffer_);
+    if (s.ok()) s = conn_->EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  // Rows the transformer rejected, whose keys fall in this range.
+  int64_t lo_key = begin == 0 ? INT64_MIN : KeyOf(batch.LegacyId(begin)) - 1;
+  int64_t transform_rejects = TransformRejects(batch, lo_key, checkpoint_key);
+  if (!buffer_.empty()) {
+    Status s = conn_->BeginCopyIn(
+        "COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
+    if (s.ok()) s = conn_->PutCopyData(buffer_);
+    if (s.ok()) s = conn_->EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  int64_t ref_rejects = 0;
+  if (staged > 0 && !reject_refs_sql_.empty()) {
+    Result<pg::QueryResult> r = conn_->Query(reject_refs_sql_);
+    if (!r.ok()) return fail(r.status());
+    ref_rejects = r->AffectedRows();
+  }
+  if (staged > 0) {
+    for (const std::string& sql : null_refs_sql_) {
+      Status s = conn_->Exec(sql);
+      if (!s.ok()) return fail(s);
+    }
+    Result<pg::QueryResult> w = conn_->Query(warnings_sql_);
+    if (!w.ok()) return fail(w.status());
+    c.warnings = w->AffectedRows();
+    Result<pg::QueryResult> up = conn_->Query(upsert_sql_);
+    if (!up.ok()) return fail(up.status());
+    c.inserted = up->GetInt(0, 0);
+    c.updated = up->GetInt(0, 1);
+  }
+  c.read = staged + transform_rejects;
+  c.rejected = transform_rejects + ref_rejects;
+  c.loaded = staged - ref_rejects;
+  c.unchanged = c.loaded - c.inserted - c.updated;
+  Status s = RecordProgress(chunk, checkpoint_key, c);
+  if (!s.ok()) return fail(s);
+  s = conn_->Exec("COMMIT");
+  if (!s.ok()) return s;
+  return c;
+}
+
+int64_t BatchLoader::TransformRejects(const TransformedBatch& batch, int64_t lo_key,
+                                      int64_t hi_key) {
+  buffer_.clear();
+  int64_t n = 0;
+  for (const TransformedBatch::RejectedRow& r : batch.rejects()) {
+    int64_t k = KeyOf(r.legacy_id);
+    if (k > hi_key || k <= lo_key) continue;
+    buffer_ += fmt::format("{}\t", run_);
+    AppendCopyTextEscaped(entity_, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(r.legacy_id, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(*r.column, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(*r.reason, &buffer_);
+    buffer_ += '\n';
+    ++n;
+  }
+  return n;
+}
+
+Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64_t checkpoint_key,
+                                int chunk, const Status& why, BatchCounts* counts) {
+  // The row alone failed: record it with the server's reason (the message is
+  // kept without row values: pg::Connection withholds them), plus the
+  // transform rejects of its key range.
+  std::string reason = ReasonForSqlState(why.sqlstate());
+  spdlog::debug("{} {}: refused by the target ({})", entity_, batch.LegacyId(row), reason);
+  MM_RETURN_IF_ERROR(conn_->Exec("BEGIN"));
+  auto fail = [&](const Status& s) {
+    if (conn_->is_open()) (void)conn_->Exec("ROLLBACK");
+    return s;
+  };
+  Result<pg::QueryResult> r = conn_->Query(
+      "INSERT INTO medmigrate.rejects (run_id, entity, legacy_id, column_name, reason, detail) "
+      "VALUES ($1, $2, $3, NULL, $4, $5)",
+      {std::to_string(run_), entity_, std::string(batch.LegacyId(row)), reason, why.message()});
+  if (!r.ok()) return fail(r.status());
+  BatchCounts c;
+  c.read = 1;
+  c.rejected = 1;
+  int64_t lo_key = row == 0 ? INT64_MIN : KeyOf(batch.LegacyId(row)) - 1;
+  int64_t n = TransformRejects(batch, lo_key, checkpoint_key);
+  if (n > 0) {
+    Status s = conn_->BeginCopyIn(
+        "COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
+    if (s.ok()) s = conn_->PutCopyData(buffer_);
+    if (s.ok()) s = conn_->EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+    c.read += n;
+    c.rejected += n;
+  }
+  Status s = RecordProgress(chunk, checkpoint_key, c);
+  if (!s.ok()) return fail(s);
+  MM_RETURN_IF_ERROR(conn_->Exec("COMMIT"));
+  counts->Add(c);
+  return Status::Ok();
+}
+
+Result<bool> BatchLoader::AlreadyCommitted(int chunk, int64_t last_key) {
+  MM_ASSIGN_OR_RETURN(
+      auto v, conn_->QueryValue("SELECT last_key::bigint >= $4::bigint FROM medmigrate.checkpoints "
+                                "WHERE run_id = $1 AND entity = $2 AND chunk = $3",
+                                {std::to_string(run_), entity_, std::to_string(chunk),
+                                 std::to_string(last_key)}));
+  return v && *v == "t";
+}
+
+}  // namespace medmigrate::load

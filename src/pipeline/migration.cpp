@@ -1,0 +1,723 @@
+#include "pipeline/migration.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/copy_text.h"
+#include "common/db_url.h"
+#include "extract/legacy_reader.h"
+#include "load/batch_loader.h"
+#include "pg/connection.h"
+#include "spec/spec_parser.h"
+#include "transform/row_transformer.h"
+
+namespace medmigrate::pipeline {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop{false};
+
+// The advisory lock key of "a migration runs on this target" ('mmig').
+constexpr int64_t kRunLockKey = 0x6d6d6967;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// One JSON object per line: the run's structured log (no patient data).
+class RunLog {
+ public:
+  void Open(const std::string& path) {
+    if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    out_.open(path, std::ios::app);
+    path_ = path;
+  }
+  void Write(const std::string& level, const std::string& event, nlohmann::json fields = {}) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!out_) return;
+    if (!fields.is_object()) fields = nlohmann::json::object();
+    auto now = std::chrono::system_clock::now();
+    fields["at"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
+    fields["level"] = level;
+    fields["event"] = event;
+    out_ << fields.dump() << "\n";
+    out_.flush();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::mutex mu_;
+  std::ofstream out_;
+  std::string path_;
+};
+
+struct Chunk {
+  std::string entity;
+  track::Checkpoint checkpoint;
+};
+
+// State shared by the workers, guarded by mu.
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Chunk> chunks;             // in plan order
+  std::vector<bool> taken;
+  std::map<std::string, int> open_chunks;  // entity -> chunks not finished
+  std::set<std::string> complete;          // entities whose chunks all finished
+  std::set<std::string> started;
+  std::set<std::string> steps_done;
+  Status error;                            // the first run-level fault
+  int busy = 0;
+
+  // Progress, read by the monitor.
+  std::map<std::string, EntityProgress> progress;
+  std::map<std::string, Clock::time_point> entity_start, entity_end;
+};
+
+struct RunContext {
+  const MigrateOptions* options = nullptr;
+  const spec::MappingSpec* spec = nullptr;
+  std::vector<const spec::EntitySpec*> entities;  // selected, dependency order
+  std::set<std::string> selected;
+  int64_t run_id = 0;
+  std::string schema = "public";
+  std::string run_date;
+  extract::SharedSnapshot* snapshot = nullptr;
+  Shared* shared = nullptr;
+  RunLog* log = nullptr;
+  Clock::time_point started = Clock::now();
+};
+
+template <typename F>
+Status WithRetries(const RunContext& ctx, const std::string& what, F&& attempt,
+                   const std::function<Status()>& recover) {
+  int delay_ms = 100;
+  for (int i = 0;; ++i) {
+    Status s = attempt();
+    if (s.ok() || !pg::IsTransient(s) || i >= ctx.options->max_retries) {
+      if (!s.ok() && pg::IsTransient(s)) {
+        return s.Prepend(fmt::format("{}: retried {} times", what, i));
+      }
+      return s;
+    }
+    spdlog::warn("{}: {}; retrying in {} ms ({}/{})", what, s.message(), delay_ms, i + 1,
+                 ctx.options->max_retries);
+    ctx.log->Write("warn", "retry", {{"what", what}, {"attempt", i + 1}, {"error", s.message()}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    delay_ms = std::min(delay_ms * 2, 5000);
+    Status r = recover();
+    if (!r.ok() && !pg::IsTransient(r)) return r;
+  }
+}
+
+// One worker: a legacy reader, a target connection, a transformer and loader per entity.
+class Worker {
+ public:
+  explicit Worker(RunContext* ctx) : ctx_(ctx) {}
+
+  Status Open() {
+    MM_ASSIGN_OR_RETURN(auto reader,
+                        extract::LegacyReader::Open(ctx_->options->legacy_url, ctx_->snapshot));
+    reader_.emplace(std::move(reader));
+    return ConnectTarget();
+  }
+
+  // Streams one chunk to its end (or until a stop is asked).
+  Status RunChunk(Chunk& chunk) {
+    const spec::EntitySpec& entity = *ctx_->spec->Find(chunk.entity);
+    MM_ASSIGN_OR_RETURN(Stage * stage, StageFor(entity));
+    int64_t last = chunk.checkpoint.last_key;
+    while (!g_stop.load()) {
+      std::string what = fmt::format("{} chunk {} after key {}", entity.name,
+                                      chunk.checkpoint.chunk, last);
+      MM_RETURN_NOT_OK_PREPEND(WithRetries(
+                                   *ctx_, "read " + what,
+                                   [&] {
+                                     return reader_->ReadBatch(entity, last, chunk.checkpoint.hi,
+                                                               ctx_->options->batch_size, &raw_);
+                                   },
+                                   [&] { return reader_->Reconnect(); }),
+                               "extract." + entity.name);
+      if (raw_.rows() == 0) return Status::Ok();
+      stage->batch.Clear();
+      for (size_t i = 0; i < raw_.rows(); ++i) {
+        if (!ParseCopyTextLine(raw_.Row(i), &row_)) {
+          return Status::DataLoss(fmt::format("extract.{}: a row after key {} is not valid COPY text",
+                                              entity.name, last));
+        }
+        MM_RETURN_IF_ERROR(stage->transformer->Transform(row_, stage->batch));
+      }
+      stage->batch.last_key = raw_.last_key;
+      stage->batch.read = static_cast<int64_t>(raw_.rows());
+      load::BatchCounts counts;
+      MM_RETURN_NOT_OK_PREPEND(
+          WithRetries(
+              *ctx_, "load " + what,
+              [&]() -> Status {
+                // A COMMIT sent but not acknowledged may have landed.
+                MM_ASSIGN_OR_RETURN(bool done, stage->loader->AlreadyCommitted(
+                                                   chunk.checkpoint.chunk, raw_.last_key));
+                if (done) return Status::Ok();
+                MM_ASSIGN_OR_RETURN(counts, stage->loader->Load(stage->batch, chunk.checkpoint.chunk));
+                return Status::Ok();
+              },
+              [&] { return ConnectTarget(); }),
+          "load." + entity.name);
+      {
+        std::lock_guard<std::mutex> lock(ctx_->shared->mu);
+        EntityProgress& p = ctx_->shared->progress[entity.name];
+        p.read += counts.read;
+        p.loaded += counts.loaded;
+        p.rejected += counts.rejected;
+        p.warnings += counts.warnings;
+      }
+      last = raw_.last_key;
+      if (raw_.rows() < static_cast<size_t>(ctx_->options->batch_size)) return Status::Ok();
+    }
+    return Status::Aborted("stopped");
+  }
+
+  // Runs a post-load SQL step in the target's schema.
+  Status RunStep(const spec::PostLoadStep& step) {
+    return WithRetries(
+        *ctx_, "post_load." + step.name,
+        [&] {
+          std::string sql = fmt::format("BEGIN; SET LOCAL search_path = {}, public; {}; COMMIT",
+                                        target_.QuoteIdent(ctx_->schema), step.sql);
+          Status s = target_.Exec(sql);
+          if (!s.ok() && target_.is_open()) (void)target_.Exec("ROLLBACK");
+          return s;
+        },
+        [&] { return ConnectTarget(); });
+  }
+
+  pg::Connection& target() { return target_; }
+
+ private:
+  struct Stage {
+    std::unique_ptr<transform::RowTransformer> transformer;
+    std::unique_ptr<load::BatchLoader> loader;
+    load::TransformedBatch batch;
+  };
+
+  Status ConnectTarget() {
+    MM_ASSIGN_OR_RETURN(target_, pg::Connection::Open(ctx_->options->target_url, "target database",
+                                                      "medmigrate loader"));
+    MM_RETURN_IF_ERROR(target_.Exec("SET synchronous_commit = off"));
+    // Temporary staging tables died with the old connection: prepare anew.
+    for (auto& [name, stage] : stages_) {
+      stage->loader = std::make_unique<load::BatchLoader>(&target_, stage->transformer.get(),
+                                                          ctx_->schema, ctx_->run_id);
+    }
+    return Status::Ok();
+  }
+
+  Result<Stage*> StageFor(const spec::EntitySpec& entity) {
+    auto it = stages_.find(entity.name);
+    if (it != stages_.end()) return it->second.get();
+    auto stage = std::make_unique<Stage>();
+    MM_ASSIGN_OR_RETURN(auto t, transform::RowTransformer::Create(
+                                    *ctx_->spec, entity, transform::TransformContext{ctx_->run_date}));
+    stage->transformer = std::make_unique<transform::RowTransformer>(std::move(t));
+    stage->loader = std::make_unique<load::BatchLoader>(&target_, stage->transformer.get(),
+                                                        ctx_->schema, ctx_->run_id);
+    Stage* raw = stage.get();
+    stages_[entity.name] = std::move(stage);
+    return raw;
+  }
+
+  RunContext* ctx_;
+  std::optional<extract::LegacyReader> reader_;
+  pg::Connection target_;
+  std::map<std::string, std::unique_ptr<Stage>> stages_;
+  extract::RawBatch raw_;
+  CopyRow row_;
+};
+
+bool DependenciesComplete(const RunContext& ctx, const spec::EntitySpec& e) {
+  for (const std::string& d : e.depends_on) {
+    if (ctx.selected.count(d) && !ctx.shared->complete.count(d)) return false;
+  }
+  return true;
+}
+
+// Post-load steps whose entities are all complete (or not part of this run),
+// and that concern at least one entity of this run. Called with mu held.
+std::vector<const spec::PostLoadStep*> ReadySteps(RunContext& ctx) {
+  std::vector<const spec::PostLoadStep*> out;
+  if (ctx.options->dry_run) return out;
+  for (const spec::PostLoadStep& s : ctx.spec->post_load) {
+    if (ctx.shared->steps_done.count(s.name)) continue;
+    bool concerns = false, ready = true;
+    for (const std::string& a : s.after) {
+      if (!ctx.selected.count(a)) continue;
+      concerns = true;
+      if (!ctx.shared->complete.count(a)) ready = false;
+    }
+    if (concerns && ready) {
+      ctx.shared->steps_done.insert(s.name);
+      out.push_back(&s);
+    }
+  }
+  return out;
+}
+
+void WorkerLoop(RunContext& ctx) {
+  Shared& sh = *ctx.shared;
+  Worker worker(&ctx);
+  Status opened = worker.Open();
+  if (!opened.ok()) {
+    std::lock_guard<std::mutex> lock(sh.mu);
+    if (sh.error.ok()) sh.error = opened;
+    sh.cv.notify_all();
+    return;
+  }
+  track::RunStore store(&worker.target());
+  while (true) {
+    size_t pick = SIZE_MAX;
+    {
+      std::unique_lock<std::mutex> lock(sh.mu);
+      while (true) {
+        if (!sh.error.ok() || g_stop.load()) return;
+        bool all_taken = true;
+        for (size_t i = 0; i < sh.chunks.size(); ++i) {
+          if (sh.taken[i]) continue;
+          all_taken = false;
+          const spec::EntitySpec& e = *ctx.spec->Find(sh.chunks[i].entity);
+          if (DependenciesComplete(ctx, e)) {
+            pick = i;
+            break;
+          }
+        }
+        if (pick != SIZE_MAX) break;
+        if (all_taken && sh.busy == 0) return;
+        if (all_taken) {
+          // Nothing left to take; others are finishing.
+          sh.cv.wait_for(lock, std::chrono::milliseconds(200));
+          if (sh.busy == 0) return;
+          continue;
+        }
+        sh.cv.wait_for(lock, std::chrono::milliseconds(200));
+      }
+      sh.taken[pick] = true;
+      ++sh.busy;
+    }
+    Chunk& chunk = sh.chunks[pick];
+    const std::string& entity = chunk.entity;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(sh.mu);
+      first = sh.started.insert(entity).second;
+      if (first) {
+        sh.progress[entity].state = "running";
+        sh.entity_start[entity] = Clock::now();
+      }
+    }
+    if (first) {
+      (void)store.SetEntityState(ctx.run_id, entity, "running");
+      ctx.log->Write("info", "entity_started", {{"entity", entity}});
+    }
+    Status s = worker.RunChunk(chunk);
+    if (s.ok()) s = store.MarkChunkDone(ctx.run_id, entity, chunk.checkpoint.chunk);
+    std::vector<const spec::PostLoadStep*> steps;
+    bool entity_done = false;
+    {
+      std::lock_guard<std::mutex> lock(sh.mu);
+      --sh.busy;
+      if (!s.ok()) {
+        if (sh.error.ok() && !(s.code() == StatusCode::kAborted && g_stop.load())) sh.error = s;
+        sh.progress[entity].state = "failed";
+      } else if (--sh.open_chunks[entity] == 0) {
+        entity_done = true;
+        sh.complete.insert(entity);
+        sh.progress[entity].state = "succeeded";
+        sh.entity_end[entity] = Clock::now();
+        steps = ReadySteps(ctx);
+      }
+      sh.cv.notify_all();
+    }
+    if (!s.ok()) {
+      (void)store.SetEntityState(ctx.run_id, entity, "failed");
+      return;
+    }
+    if (entity_done) {
+      (void)store.SetEntityState(ctx.run_id, entity, "succeeded");
+      ctx.log->Write("info", "entity_finished", {{"entity", entity}});
+    }
+    for (const spec::PostLoadStep* step : steps) {
+      auto t0 = Clock::now();
+      Status st = worker.RunStep(*step);
+      ctx.log->Write(st.ok() ? "info" : "error", "post_load",
+                     {{"step", step->name}, {"seconds", SecondsSince(t0)}});
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(sh.mu);
+        if (sh.error.ok()) sh.error = st.Prepend("post_load." + step->name);
+        sh.cv.notify_all();
+        return;
+      }
+    }
+  }
+}
+
+Result<spec::MappingSpec> LoadSpec(const MigrateOptions& o) {
+  if (o.spec_path.empty()) return spec::DefaultSpec();
+  return spec::LoadSpecFile(o.spec_path);
+}
+
+// Entities to migrate, in dependency order; refuses a subset whose
+// dependencies are neither selected nor already in the target.
+Result<std::vector<const spec::EntitySpec*>> SelectEntities(const spec::MappingSpec& spec,
+                                                            const std::vector<std::string>& names,
+                                                            pg::Connection& target) {
+  std::vector<const spec::EntitySpec*> out;
+  std::set<std::string> wanted(names.begin(), names.end());
+  for (const std::string& n : names) {
+    if (!spec.Find(n)) {
+      std::string all;
+      for (const auto& e : spec.entities) all += (all.empty() ? "" : ", ") + e.name;
+      return Status::InvalidArgument(
+          fmt::format("--entities: '{}' is not an entity of spec {} (entities: {})", n, spec.name, all));
+    }
+  }
+  for (const spec::EntitySpec& e : spec.entities) {
+    if (wanted.empty() || wanted.count(e.name)) out.push_back(&e);
+  }
+  if (wanted.empty()) return out;
+  for (const spec::EntitySpec* e : out) {
+    for (const std::string& d : e->depends_on) {
+      if (wanted.count(d)) continue;
+      MM_ASSIGN_OR_RETURN(auto any, target.QueryValue(fmt::format(
+                                        "SELECT EXISTS (SELECT 1 FROM public.{})", target.QuoteIdent(d))));
+      if (!any || *any != "t") {
+        return Status::FailedPrecondition(fmt::format(
+            "--entities: {} depends on {}, which is not in the target yet: add {} to --entities "
+            "or migrate it first",
+            e->name, d, d));
+      }
+    }
+  }
+  return out;
+}
+
+Status CreateDryRunSchema(pg::Connection& target, const RunContext& ctx) {
+  std::string sql = fmt::format("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0};",
+                                target.QuoteIdent(ctx.schema));
+  for (const spec::EntitySpec& e : ctx.spec->entities) {
+    sql += fmt::format("CREATE TABLE {0}.{1} (LIKE public.{1} INCLUDING ALL);",
+                       target.QuoteIdent(ctx.schema), target.QuoteIdent(e.name));
+  }
+  return target.Exec(sql);
+}
+
+}  // namespace
+
+void RequestStop() { g_stop.store(true); }
+
+Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
+  g_stop.store(false);
+  if (o.type != "full") {
+    return Status::InvalidArgument(fmt::format(
+        "--type '{}' is not supported yet: use full", o.type));
+  }
+  if (o.batch_size < 1 || o.batch_size > 1000000) {
+    return Status::InvalidArgument("--batch-size must be from 1 to 1000000 rows");
+  }
+  if (o.max_concurrency < 1 || o.max_concurrency > 64) {
+    return Status::InvalidArgument("--max-concurrency must be from 1 to 64");
+  }
+  if (o.max_retries < 0 || o.max_retries > 100) {
+    return Status::InvalidArgument("--max-retries must be from 0 to 100");
+  }
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, LoadSpec(o));
+  MM_ASSIGN_OR_RETURN(pg::Connection control,
+                      pg::Connection::Open(o.target_url, "target database", "medmigrate control"));
+  MM_ASSIGN_OR_RETURN(auto tracking, control.QueryValue("SELECT to_regclass('medmigrate.runs')::text"));
+  if (!tracking) {
+    return Status::FailedPrecondition(
+        "the target has no tracking schema: run 'medmigrate init' first");
+  }
+  // One active run per target, across processes and hosts. The lock lives as
+  // long as this session: a killed run releases it.
+  MM_ASSIGN_OR_RETURN(pg::Connection lock_conn,
+                      pg::Connection::Open(o.target_url, "target database", "medmigrate lock"));
+  MM_ASSIGN_OR_RETURN(auto locked, lock_conn.QueryValue(fmt::format(
+                                       "SELECT pg_try_advisory_lock({})", kRunLockKey)));
+  track::RunStore store(&control);
+  if (!locked || *locked != "t") {
+    MM_ASSIGN_OR_RETURN(auto active, store.LatestRun("running"));
+    return Status::FailedPrecondition(fmt::format(
+        "another migration is running on this target{}: wait for it to finish",
+        active ? fmt::format(" (run {}, started {})", active->id, active->started_at.value_or("?"))
+               : ""));
+  }
+  // We hold the lock: a run still marked running died without saying so.
+  MM_RETURN_IF_ERROR(control.Exec(
+      "UPDATE medmigrate.runs SET state = 'interrupted' WHERE state = 'running'"));
+
+  RunContext ctx;
+  ctx.options = &o;
+  ctx.spec = &spec;
+  std::vector<std::string> names = o.entities;
+  bool dry_run = o.dry_run;
+  if (o.resume) {
+    MM_ASSIGN_OR_RETURN(track::RunRecord prior, store.GetRun(*o.resume));
+    if (prior.state != "interrupted" && prior.state != "failed") {
+      return Status::FailedPrecondition(fmt::format(
+          "run {} is {}: only an interrupted or failed run can be resumed", prior.id, prior.state));
+    }
+    if (prior.spec_checksum != spec.checksum) {
+      return Status::FailedPrecondition(fmt::format(
+          "run {} used another mapping spec (checksum {}…, now {}…): resume it with the same spec, "
+          "or start a new run",
+          prior.id, prior.spec_checksum.substr(0, 12), spec.checksum.substr(0, 12)));
+    }
+    names = prior.entities;
+    dry_run = prior.dry_run;
+    ctx.run_id = prior.id;
+  }
+  MM_ASSIGN_OR_RETURN(ctx.entities, SelectEntities(spec, names, control));
+  for (const auto* e : ctx.entities) ctx.selected.insert(e->name);
+
+  nlohmann::json opts = {{"batch_size", o.batch_size},
+                         {"max_concurrency", o.max_concurrency},
+                         {"max_retries", o.max_retries},
+                         {"legacy", MaskUrl(o.legacy_url)},
+                         {"spec_path", o.spec_path}};
+  if (!o.resume) {
+    MM_ASSIGN_OR_RETURN(ctx.run_id, store.CreateRun(o.type, dry_run, names, opts, spec.name,
+                                                    spec.checksum, std::nullopt));
+  }
+  MigrateOptions effective = o;
+  effective.dry_run = dry_run;
+  ctx.options = &effective;
+
+  RunLog log;
+  if (!o.log_dir.empty()) log.Open(fmt::format("{}/run-{}.jsonl", o.log_dir, ctx.run_id));
+  ctx.log = &log;
+  MigrationSummary summary;
+  summary.run_id = ctx.run_id;
+  summary.type = o.type;
+  summary.dry_run = dry_run;
+  summary.log_file = log.path();
+
+  // From here on, a failure ends the run as failed, with its message recorded.
+  auto finish = [&](const std::string& state, const Status& why) -> Result<MigrationSummary> {
+    std::string error = why.ok() ? "" : why.message();
+    (void)store.FinishRun(ctx.run_id, state, error);
+    (void)store.AddEvent(ctx.run_id, state == "succeeded" ? "info" : "error", "run", "",
+                         fmt::format("run {} {}", ctx.run_id, state),
+                         error.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"error", error}});
+    (void)store.UpdateLiveStatus(ctx.run_id, state, "", "", 0, std::nullopt, 0);
+    if (dry_run) {
+      (void)control.Exec(fmt::format("DROP SCHEMA IF EXISTS {} CASCADE",
+                                     control.QuoteIdent(ctx.schema)));
+    }
+    log.Write(state == "succeeded" ? "info" : "error", "run_finished",
+              {{"run", ctx.run_id}, {"state", state}, {"error", error}});
+    summary.state = state;
+    summary.error = error;
+    MM_ASSIGN_OR_RETURN(track::RunRecord rec, store.GetRun(ctx.run_id));
+    summary.seconds = rec.seconds;
+    MM_ASSIGN_OR_RETURN(summary.entities, store.Entities(ctx.run_id));
+    return summary;
+  };
+
+  std::unique_ptr<extract::SharedSnapshot> snapshot;
+  {
+    Result<std::unique_ptr<extract::SharedSnapshot>> s = extract::SharedSnapshot::Export(o.legacy_url);
+    if (!s.ok()) return finish("failed", s.status().Prepend("extract"));
+    snapshot = std::move(s).value();
+  }
+  ctx.snapshot = snapshot.get();
+  MM_RETURN_IF_ERROR(store.StartRun(ctx.run_id, snapshot->id()));
+  {
+    MM_ASSIGN_OR_RETURN(track::RunRecord rec, store.GetRun(ctx.run_id));
+    ctx.run_date = rec.started_date;
+  }
+  log.Write("info", "run_started", {{"run", ctx.run_id}, {"type", o.type}, {"dry_run", dry_run},
+                                    {"resumed", o.resume.has_value()}, {"spec", spec.name},
+                                    {"options", opts}});
+  (void)store.AddEvent(ctx.run_id, "info", "run", "",
+                       fmt::format("run {} {}", ctx.run_id, o.resume ? "resumed" : "started"));
+  if (dry_run) {
+    ctx.schema = fmt::format("medmigrate_dry_run_{}", ctx.run_id);
+    Status s = CreateDryRunSchema(control, ctx);
+    if (!s.ok()) return finish("failed", s.Prepend("dry run"));
+  }
+
+  // Plan: every entity's chunks, recorded before any data moves.
+  Shared shared;
+  ctx.shared = &shared;
+  {
+    Result<extract::LegacyReader> planner = extract::LegacyReader::Open(o.legacy_url, snapshot.get());
+    if (!planner.ok()) return finish("failed", planner.status().Prepend("plan"));
+    Result<std::map<std::string, std::vector<track::Checkpoint>>> existing =
+        store.Checkpoints(ctx.run_id);
+    if (!existing.ok()) return finish("failed", existing.status());
+    for (const spec::EntitySpec* e : ctx.entities) {
+      const spec::EntitySpec& source =
+          e->explode ? *spec.Find(e->explode->parent) : *e;
+      Result<extract::KeyRange> range = planner->Range(source);
+      if (!range.ok()) return finish("failed", range.status().Prepend("plan." + e->name));
+      EntityProgress& p = shared.progress[e->name];
+      p.entity = e->name;
+      p.state = "pending";
+      p.total = range->rows;
+      (void)store.InitEntity(ctx.run_id, e->name);
+      std::vector<track::Checkpoint> plan = (*existing)[e->name];
+      if (plan.empty()) {
+        int64_t per_chunk = std::max<int64_t>(int64_t{o.batch_size} * 4, 1);
+        int64_t n = std::clamp<int64_t>(range->rows / per_chunk, 1, o.max_concurrency * 2);
+        int64_t lo = range->min - 1;
+        int64_t span = range->max - lo;
+        for (int64_t i = 0; i < n; ++i) {
+          track::Checkpoint c;
+          c.chunk = static_cast<int>(i);
+          c.lo = lo + span * i / n;
+          c.last_key = c.lo;
+          if (i + 1 < n) c.hi = lo + span * (i + 1) / n;
+          Status s = store.PlanChunk(ctx.run_id, e->name, c);
+          if (!s.ok()) return finish("failed", s);
+          plan.push_back(c);
+        }
+      } else {
+        // Resuming: what was committed counts already.
+        Result<std::vector<track::EntityCounts>> counts = store.Entities(ctx.run_id);
+        if (counts.ok()) {
+          for (const auto& c : *counts) {
+            if (c.entity == e->name) {
+              p.read = c.read;
+              p.loaded = c.loaded;
+              p.rejected = c.rejected;
+              p.warnings = c.warnings;
+            }
+          }
+        }
+      }
+      int open = 0;
+      for (const track::Checkpoint& c : plan) {
+        if (c.done) continue;
+        shared.chunks.push_back(Chunk{e->name, c});
+        ++open;
+      }
+      shared.open_chunks[e->name] = open;
+      if (open == 0) {
+        shared.complete.insert(e->name);
+        p.state = "succeeded";
+      }
+    }
+    shared.taken.assign(shared.chunks.size(), false);
+  }
+  // Steps whose entities were all complete before a resume.
+  std::vector<const spec::PostLoadStep*> early_steps;
+  {
+    std::lock_guard<std::mutex> lock(shared.mu);
+    early_steps = ReadySteps(ctx);
+  }
+
+  // Monitor: live status row and the caller's progress display.
+  std::atomic<bool> monitor_done{false};
+  std::thread monitor([&] {
+    Result<pg::Connection> mc =
+        pg::Connection::Open(o.target_url, "target database", "medmigrate monitor");
+    std::optional<track::RunStore> ms;
+    if (mc.ok()) ms.emplace(&*mc);
+    int64_t last_done = 0;
+    auto last_t = Clock::now();
+    while (!monitor_done.load()) {
+      Progress p;
+      p.run_id = ctx.run_id;
+      p.seconds = SecondsSince(ctx.started);
+      std::string current;
+      int64_t done = 0, total = 0;
+      {
+        std::lock_guard<std::mutex> lock(shared.mu);
+        for (const spec::EntitySpec* e : ctx.entities) {
+          EntityProgress ep = shared.progress[e->name];
+          if (ep.state == "running") current = e->name;
+          auto st = shared.entity_start.find(e->name);
+          if (st != shared.entity_start.end()) {
+            auto en = shared.entity_end.find(e->name);
+            Clock::time_point end = en == shared.entity_end.end() ? Clock::now() : en->second;
+            ep.seconds = std::chrono::duration<double>(end - st->second).count();
+          }
+          done += ep.read;
+          total += ep.total;
+          p.entities.push_back(ep);
+        }
+      }
+      if (o.on_progress) o.on_progress(p);
+      double dt = SecondsSince(last_t);
+      if (ms && dt >= 1.0) {
+        double rate = (done - last_done) / dt;
+        (void)ms->UpdateLiveStatus(ctx.run_id, "running", current.empty() ? "" : "load." + current,
+                                   current, done, total, rate);
+        last_done = done;
+        last_t = Clock::now();
+      }
+      for (int i = 0; i < 5 && !monitor_done.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+
+  Status run_error;
+  for (const spec::PostLoadStep* step : early_steps) {
+    Worker w(&ctx);
+    Status s = w.Open();
+    if (s.ok()) s = w.RunStep(*step);
+    if (!s.ok()) {
+      run_error = s.Prepend("post_load." + step->name);
+      break;
+    }
+  }
+  if (run_error.ok()) {
+    std::vector<std::thread> workers;
+    int n = std::max(1, std::min<int>(o.max_concurrency, static_cast<int>(shared.chunks.size())));
+    for (int i = 0; i < n; ++i) workers.emplace_back([&] { WorkerLoop(ctx); });
+    for (std::thread& t : workers) t.join();
+    run_error = shared.error;
+  }
+  monitor_done.store(true);
+  monitor.join();
+  if (o.on_progress) {
+    Progress p;
+    p.run_id = ctx.run_id;
+    p.seconds = SecondsSince(ctx.started);
+    for (const spec::EntitySpec* e : ctx.entities) p.entities.push_back(shared.progress[e->name]);
+    o.on_progress(p);
+  }
+  if (snapshot->renewals() > 0) {
+    (void)store.AddEvent(ctx.run_id, "warn", "extract", "",
+                         "the legacy snapshot was lost and taken anew: entities read before and "
+                         "after it were read as of two instants");
+  }
+  if (!run_error.ok()) return finish("failed", run_error);
+  if (g_stop.load() || shared.complete.size() < ctx.entities.size()) {
+    return finish("interrupted", Status::Aborted("stopped before the end: resume with --resume " +
+                                                 std::to_string(ctx.run_id)));
+  }
+  return finish("succeeded", Status::Ok());
+}
+
+}  // namespace medmigrate::pipeline

@@ -1,0 +1,80 @@
+// Runs a migration: the one API that cli/ and server/ call to move data.
+// Phases, in order: lock the target (one active run per target, DESIGN
+// principle 9), record the run, export one legacy snapshot, plan each
+// entity's key chunks (recorded, so a resume reads the same ranges), then
+// workers take chunks whose entity's dependencies are complete and stream
+// them: read (COPY out, keyset batches) -> transform -> load (COPY in, upsert,
+// checkpoint in the same transaction). Transient faults are retried with
+// exponential backoff; a batch whose COMMIT went unacknowledged is detected by
+// its checkpoint and not loaded twice. Post-load SQL steps of the spec run
+// when their entities are complete.
+//
+// Memory: batch_size x max_concurrency rows, whatever the table sizes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "track/run_store.h"
+
+namespace medmigrate::pipeline {
+
+// A moment of a run, for progress bars and the live status row.
+struct EntityProgress {
+  std::string entity;
+  std::string state;          // pending | running | succeeded | failed
+  int64_t total = 0;          // source rows (estimated from the snapshot's count)
+  int64_t read = 0;
+  int64_t loaded = 0;
+  int64_t rejected = 0;
+  int64_t warnings = 0;
+  double seconds = 0;         // since the entity started
+};
+
+struct Progress {
+  int64_t run_id = 0;
+  double seconds = 0;
+  std::vector<EntityProgress> entities;  // in dependency order
+};
+
+struct MigrateOptions {
+  std::string legacy_url;
+  std::string target_url;
+  std::string type = "full";          // only "full" for now
+  std::vector<std::string> entities;  // empty: every entity of the spec
+  bool dry_run = false;
+  int batch_size = 10000;             // rows per batch (and per target transaction)
+  int max_concurrency = 4;            // worker threads, each with a legacy and a target connection
+  int max_retries = 5;                // per batch, for transient faults
+  std::optional<int64_t> resume;      // continue this interrupted or failed run
+  std::string spec_path;              // empty: the embedded MDW spec
+  std::string log_dir = ".medmigrate/logs";  // run-<id>.jsonl; empty: none
+  // Called from a monitor thread about twice a second, and once at the end.
+  std::function<void(const Progress&)> on_progress;
+};
+
+struct MigrationSummary {
+  int64_t run_id = 0;
+  std::string type;
+  std::string state;  // succeeded | failed | interrupted
+  bool dry_run = false;
+  double seconds = 0;
+  std::string error;  // one line, when not succeeded
+  std::vector<track::EntityCounts> entities;
+  std::string log_file;
+};
+
+// Runs (or resumes) a migration. A Status error means the run could not start
+// (bad options, spec, URL, lock held, dependency missing); a run that started
+// and failed returns a summary with state "failed" and its error.
+Result<MigrationSummary> RunMigration(const MigrateOptions& options);
+
+// Asks a running RunMigration in this process to stop after its current
+// batches (SIGINT); the run ends "interrupted" and can be resumed.
+void RequestStop();
+
+}  // namespace medmigrate::pipeline

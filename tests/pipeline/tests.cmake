@@ -1,0 +1,1 @@
+mm_add_test(pipeline/migration_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
