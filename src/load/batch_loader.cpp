@@ -86,7 +86,8 @@ BatchLoader::BatchLoader(pg::Connection* conn, const transform::RowTransformer* 
       transformer_(transformer),
       schema_(std::move(schema)),
       run_(run),
-      entity_(transformer->entity().name) {}
+      entity_(transformer->entity().name),
+      entity_spec_(&transformer->entity()) {}
 
 Status BatchLoader::Prepare() {
   if (prepared_) return Status::Ok();
@@ -122,6 +123,7 @@ Status BatchLoader::Prepare() {
     current += (i > 1 ? ", " : "") + std::string("t.") + q;
   }
   copy_stage_sql_ = fmt::format("COPY {} ({}) FROM STDIN", stage_, col_list);
+  copy_target_sql_ = fmt::format("COPY {} ({}) FROM STDIN", table, col_list);
 
   auto missing = [&](const transform::ReferenceColumn& r, const std::string& alias) {
     std::string c = alias + "." + conn_->QuoteIdent(cols[r.index]);
@@ -177,7 +179,213 @@ Status BatchLoader::Prepare() {
 
 Result<BatchCounts> BatchLoader::Load(const TransformedBatch& batch, int chunk) {
   MM_RETURN_IF_ERROR(Prepare());
+  if (direct_ && batch.rows() > 0) MM_RETURN_IF_ERROR(CheckReferences(batch));
   return LoadRange(batch, 0, batch.rows(), batch.last_key, chunk);
+}
+
+Result<bool> BatchLoader::RangeIsEmpty(int64_t lo, std::optional<int64_t> hi) {
+  MM_RETURN_IF_ERROR(Prepare());
+  if (entity_spec_->explode) return false;  // child legacy ids are text
+  std::string table = conn_->QuoteIdent(schema_) + "." + conn_->QuoteIdent(entity_);
+  MM_ASSIGN_OR_RETURN(
+      auto v, conn_->QueryValue(
+                  fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {} WHERE legacy_id > {}{})", table,
+                              lo, hi ? fmt::format(" AND legacy_id <= {}", *hi) : "")));
+  return v && *v == "t";
+}
+
+namespace {
+
+// Field `index` of a COPY text row (its newline, if any, excluded): [begin, end).
+std::pair<size_t, size_t> FieldBounds(std::string_view row, size_t index) {
+  size_t b = 0;
+  for (size_t i = 0; i < index; ++i) b = row.find('\t', b) + 1;
+  size_t e = row.find('\t', b);
+  if (e == std::string_view::npos) e = row.size() - (!row.empty() && row.back() == '\n' ? 1 : 0);
+  return {b, e};
+}
+
+// A UUID's 32 hex digits as two integers, for sorting and lookup without allocating.
+bool ParseUuidBits(std::string_view text, std::pair<uint64_t, uint64_t>* out) {
+  if (text.size() != 36) return false;
+  uint64_t parts[2] = {0, 0};
+  int digit = 0;
+  for (char c : text) {
+    if (c == '-') continue;
+    int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (v < 0) return false;
+    parts[digit / 16] = parts[digit / 16] * 16 + static_cast<uint64_t>(v);
+    ++digit;
+  }
+  *out = {parts[0], parts[1]};
+  return digit == 32;
+}
+
+}  // namespace
+
+Status BatchLoader::CheckReferences(const TransformedBatch& batch) {
+  const auto& refs = transformer_->References();
+  ref_reject_.assign(batch.rows(), -1);
+  ref_nulls_.clear();
+  for (size_t k = 0; k < refs.size(); ++k) {
+    const transform::ReferenceColumn& ref = refs[k];
+    buffer_.assign("{");
+    bool any = false;
+    for (size_t i = 0; i < batch.rows(); ++i) {
+      auto [b, e] = FieldBounds(batch.Row(i), ref.index);
+      std::string_view v = batch.Row(i).substr(b, e - b);
+      if (v == "\\N") continue;
+      if (any) buffer_ += ',';
+      buffer_ += v;
+      any = true;
+    }
+    buffer_ += '}';
+    existing_.clear();
+    if (any) {
+      MM_ASSIGN_OR_RETURN(
+          pg::QueryResult r,
+          conn_->Query(fmt::format("SELECT DISTINCT r.id::text FROM unnest($1::uuid[]) AS x(id) "
+                                   "JOIN {}.{} r ON r.id = x.id",
+                                   conn_->QuoteIdent(schema_), conn_->QuoteIdent(ref.spec->ref_entity)),
+                       {buffer_}));
+      for (int i = 0; i < r.rows(); ++i) {
+        std::pair<uint64_t, uint64_t> bits;
+        if (ParseUuidBits(r.Get(i, 0), &bits)) existing_.push_back(bits);
+      }
+      std::sort(existing_.begin(), existing_.end());
+    }
+    for (size_t i = 0; i < batch.rows(); ++i) {
+      if (ref_reject_[i] >= 0) continue;
+      auto [b, e] = FieldBounds(batch.Row(i), ref.index);
+      std::string_view v = batch.Row(i).substr(b, e - b);
+      if (v == "\\N") continue;
+      std::pair<uint64_t, uint64_t> bits;
+      bool found = ParseUuidBits(v, &bits) &&
+                   std::binary_search(existing_.begin(), existing_.end(), bits);
+      if (found) continue;
+      if (ref.spec->on_missing == spec::OnMissing::kReject) {
+        ref_reject_[i] = static_cast<int>(k);
+      } else {
+        ref_nulls_.emplace_back(static_cast<uint32_t>(i), static_cast<uint32_t>(k));
+      }
+    }
+  }
+  std::sort(ref_nulls_.begin(), ref_nulls_.end());
+  return Status::Ok();
+}
+
+Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, size_t begin,
+                                                size_t end, int64_t checkpoint_key, int chunk) {
+  const auto& refs = transformer_->References();
+  BatchCounts c;
+  MM_RETURN_IF_ERROR(conn_->Exec("BEGIN"));
+  auto fail = [&](const Status& s) {
+    if (conn_->is_open()) (void)conn_->Exec("ROLLBACK");
+    return s;
+  };
+  // Rows, with missing optional references set NULL.
+  buffer_.clear();
+  int64_t kept = 0;
+  auto nulls = std::lower_bound(ref_nulls_.begin(), ref_nulls_.end(),
+                                std::make_pair(static_cast<uint32_t>(begin), uint32_t{0}));
+  for (size_t i = begin; i < end; ++i) {
+    while (nulls != ref_nulls_.end() && nulls->first < i) ++nulls;
+    if (ref_reject_[i] >= 0) continue;
+    std::string_view row = batch.Row(i);
+    if (nulls == ref_nulls_.end() || nulls->first != i) {
+      buffer_ += row;
+    } else {
+      // Rewrite the row field by field (rare: a missing optional reference).
+      std::string_view rest = row.substr(0, row.size() - 1);  // without '\n'
+      for (size_t col = 0, start = 0; start <= rest.size(); ++col) {
+        size_t tab = rest.find('\t', start);
+        size_t stop = tab == std::string_view::npos ? rest.size() : tab;
+        bool nulled = false;
+        for (auto n = nulls; n != ref_nulls_.end() && n->first == i; ++n) {
+          if (refs[n->second].index == col) nulled = true;
+        }
+        if (col) buffer_ += '\t';
+        if (nulled) {
+          buffer_ += "\\N";
+        } else {
+          buffer_ += rest.substr(start, stop - start);
+        }
+        if (tab == std::string_view::npos) break;
+        start = tab + 1;
+      }
+      buffer_ += '\n';
+    }
+    ++kept;
+  }
+  if (kept > 0) {
+    Status s = conn_->BeginCopyIn(copy_target_sql_);
+    if (s.ok()) s = conn_->PutCopyData(buffer_);
+    if (s.ok()) s = conn_->EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  // Warnings of the kept rows: the transformer's and the NULLed references'.
+  buffer_.clear();
+  auto warn = [&](size_t row, const std::string& column, const std::string& reason) {
+    buffer_ += fmt::format("{}\t", run_);
+    AppendCopyTextEscaped(entity_, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(batch.LegacyId(row), &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(column, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(reason, &buffer_);
+    buffer_ += '\n';
+    ++c.warnings;
+  };
+  for (const TransformedBatch::Warning& w : batch.warnings()) {
+    if (w.row >= begin && w.row < end && ref_reject_[w.row] < 0) warn(w.row, *w.column, *w.reason);
+  }
+  for (const auto& [row, k] : ref_nulls_) {
+    if (row >= begin && row < end && ref_reject_[row] < 0) {
+      warn(row, transformer_->TargetColumns()[refs[k].index], refs[k].spec->missing_reason);
+    }
+  }
+  if (!buffer_.empty()) {
+    Status s = conn_->BeginCopyIn(
+        "COPY medmigrate.warnings (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
+    if (s.ok()) s = conn_->PutCopyData(buffer_);
+    if (s.ok()) s = conn_->EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  // Rejects: the transformer's in this key range, and the missing references'.
+  int64_t lo_key = begin == 0 ? INT64_MIN : KeyOf(batch.LegacyId(begin)) - 1;
+  int64_t transform_rejects = TransformRejects(batch, lo_key, checkpoint_key);
+  int64_t ref_rejects = 0;
+  for (size_t i = begin; i < end; ++i) {
+    if (ref_reject_[i] < 0) continue;
+    const transform::ReferenceColumn& r = refs[static_cast<size_t>(ref_reject_[i])];
+    buffer_ += fmt::format("{}\t", run_);
+    AppendCopyTextEscaped(entity_, &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(batch.LegacyId(i), &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(transformer_->TargetColumns()[r.index], &buffer_);
+    buffer_ += '\t';
+    AppendCopyTextEscaped(r.spec->missing_reason, &buffer_);
+    buffer_ += '\n';
+    ++ref_rejects;
+  }
+  if (!buffer_.empty()) {
+    Status s = conn_->BeginCopyIn(
+        "COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
+    if (s.ok()) s = conn_->PutCopyData(buffer_);
+    if (s.ok()) s = conn_->EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  c.read = static_cast<int64_t>(end - begin) + transform_rejects;
+  c.rejected = transform_rejects + ref_rejects;
+  c.loaded = kept;
+  c.inserted = kept;
+  Status s = RecordProgress(chunk, checkpoint_key, c);
+  if (!s.ok()) return fail(s);
+  s = conn_->Exec("COMMIT");
+  if (!s.ok()) return s;
+  return c;
 }
 
 Result<BatchCounts> BatchLoader::LoadRange(const TransformedBatch& batch, size_t begin, size_t end,
@@ -214,6 +422,7 @@ Status BatchLoader::RecordProgress(int chunk, int64_t checkpoint_key, const Batc
 
 Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t begin, size_t end,
                                           int64_t checkpoint_key, int chunk) {
+  if (direct_) return LoadOnceDirect(batch, begin, end, checkpoint_key, chunk);
   BatchCounts c;
   MM_RETURN_IF_ERROR(conn_->Exec("BEGIN"));
   auto fail = [&](const Status& s) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,15 @@ class BatchLoader {
   // call AlreadyCommitted() after reconnecting to learn whether it landed.
   Result<BatchCounts> Load(const TransformedBatch& batch, int chunk);
 
+  // True when the target holds no row whose legacy id lies in (lo, hi] (hi
+  // nullopt: unbounded): then every batch of that key range is new, and Load
+  // may COPY it straight into the target instead of staging and upserting.
+  // Always false for entities whose legacy ids are not integers.
+  Result<bool> RangeIsEmpty(int64_t lo, std::optional<int64_t> hi);
+  // Whether Load takes the fast path for the batches that follow.
+  void set_direct(bool direct) { direct_ = direct; }
+  bool direct() const { return direct_; }
+
   // True when chunk's checkpoint is at or past `last_key`: a batch whose
   // COMMIT was sent but not acknowledged did land.
   Result<bool> AlreadyCommitted(int chunk, int64_t last_key);
@@ -102,6 +112,14 @@ class BatchLoader {
                                 int64_t checkpoint_key, int chunk);
   Result<BatchCounts> LoadOnce(const TransformedBatch& batch, size_t begin, size_t end,
                                int64_t checkpoint_key, int chunk);
+  // The fast path, for a batch none of whose rows is in the target yet (every
+  // first full run): references were resolved by CheckReferences, rows go
+  // straight into the target table by COPY, with no staging and no upsert.
+  Result<BatchCounts> LoadOnceDirect(const TransformedBatch& batch, size_t begin, size_t end,
+                                     int64_t checkpoint_key, int chunk);
+  // Resolves every reference column of `batch` against the target with one
+  // query per column, filling ref_reject_ / ref_nulls_.
+  Status CheckReferences(const TransformedBatch& batch);
   Status RejectAlone(const TransformedBatch& batch, size_t row, int64_t checkpoint_key, int chunk,
                      const Status& why, BatchCounts* counts);
   // COPY text of the transform rejects with lo_key < key <= hi_key; their count.
@@ -113,6 +131,7 @@ class BatchLoader {
   std::string schema_;
   int64_t run_;
   std::string entity_;
+  const spec::EntitySpec* entity_spec_;
   bool prepared_ = false;
 
   // SQL built once from the spec.
@@ -122,7 +141,14 @@ class BatchLoader {
   std::vector<std::string> null_refs_sql_;
   std::string warnings_sql_;
   std::string upsert_sql_;
+  std::string copy_target_sql_;
   std::string buffer_;
+
+  // Per batch, for the fast path.
+  bool direct_ = false;
+  std::vector<int> ref_reject_;  // per row: index into References() that rejects it, or -1
+  std::vector<std::pair<uint32_t, uint32_t>> ref_nulls_;  // (row, reference index) set NULL
+  std::vector<std::pair<uint64_t, uint64_t>> existing_;   // scratch: UUIDs found
 };
 
 // The reason recorded for a row the target refused, from its SQLSTATE.

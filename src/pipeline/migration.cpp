@@ -147,6 +147,19 @@ class Worker {
     const spec::EntitySpec& entity = *ctx_->spec->Find(chunk.entity);
     MM_ASSIGN_OR_RETURN(Stage * stage, StageFor(entity));
     int64_t last = chunk.checkpoint.last_key;
+    // A key range the target does not hold yet (every first run) loads by
+    // plain COPY; anything else goes through staging and upsert.
+    bool direct = false;
+    MM_RETURN_NOT_OK_PREPEND(WithRetries(
+                                 *ctx_, "plan load of " + entity.name,
+                                 [&]() -> Status {
+                                   MM_ASSIGN_OR_RETURN(direct, stage->loader->RangeIsEmpty(
+                                                                   last, chunk.checkpoint.hi));
+                                   return Status::Ok();
+                                 },
+                                 [&] { return ConnectTarget(); }),
+                             "load." + entity.name);
+    stage->loader->set_direct(direct);
     while (!g_stop.load()) {
       std::string what = fmt::format("{} chunk {} after key {}", entity.name,
                                       chunk.checkpoint.chunk, last);
@@ -235,8 +248,10 @@ class Worker {
     }
     // Temporary staging tables died with the old connection: prepare anew.
     for (auto& [name, stage] : stages_) {
+      bool direct = stage->loader && stage->loader->direct();
       stage->loader = std::make_unique<load::BatchLoader>(&target_, stage->transformer.get(),
                                                           ctx_->schema, ctx_->run_id);
+      stage->loader->set_direct(direct);
     }
     return Status::Ok();
   }
@@ -370,6 +385,11 @@ void WorkerLoop(RunContext& ctx) {
       return;
     }
     if (entity_done) {
+      // Fresh tables have no statistics yet: the steps and entities that read
+      // this one next (reference probes, post-load SQL) need them to plan well.
+      Status analyzed = worker.target().Exec(fmt::format(
+          "ANALYZE {}.{}", worker.target().QuoteIdent(ctx.schema), worker.target().QuoteIdent(entity)));
+      if (!analyzed.ok()) spdlog::warn("ANALYZE {}: {}", entity, analyzed.message());
       (void)store.SetEntityState(ctx.run_id, entity, "succeeded");
       ctx.log->Write("info", "entity_finished", {{"entity", entity}});
     }
