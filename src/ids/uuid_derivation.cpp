@@ -17,9 +17,15 @@ int HexValue(char c) {
 
 }  // namespace
 
+// OpenSSL 3 looks an algorithm up under a global lock each time EVP_sha1() is
+// used implicitly; fetching it once keeps worker threads from contending.
 struct UuidDerivation::Context {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
-  ~Context() { EVP_MD_CTX_free(md); }
+  EVP_MD* sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  ~Context() {
+    EVP_MD_CTX_free(md);
+    EVP_MD_free(sha1);
+  }
 };
 
 bool ParseUuid(std::string_view text, std::array<unsigned char, 16>* out) {
@@ -46,7 +52,9 @@ Result<UuidDerivation> UuidDerivation::Create(std::string_view namespace_uuid) {
         "uuid namespace '{}' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", namespace_uuid));
   }
   d.ctx_ = std::make_unique<Context>();
-  if (d.ctx_->md == nullptr) return Status::Internal("cannot create a SHA-1 context");
+  if (d.ctx_->md == nullptr || d.ctx_->sha1 == nullptr) {
+    return Status::Internal("cannot create a SHA-1 context (OpenSSL)");
+  }
   return d;
 }
 
@@ -57,7 +65,7 @@ UuidDerivation::~UuidDerivation() = default;
 void UuidDerivation::Derive(std::string_view entity, std::string_view legacy_id, UuidText* out) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_DigestInit_ex(ctx_->md, EVP_sha1(), nullptr);
+  EVP_DigestInit_ex(ctx_->md, ctx_->sha1, nullptr);
   EVP_DigestUpdate(ctx_->md, namespace_.data(), namespace_.size());
   EVP_DigestUpdate(ctx_->md, entity.data(), entity.size());
   EVP_DigestUpdate(ctx_->md, ":", 1);

@@ -3,6 +3,8 @@
 // so nothing of the developer's machine leaks in.
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -37,7 +39,8 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpListsEveryCommand) {
   ProcessOutput r = Run({"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* cmd : {"pg", "check", "init", "generate", "demo"}) {
+  for (const char* cmd : {"pg", "check", "init", "generate", "migrate", "status", "progress",
+                          "list", "demo"}) {
     EXPECT_THAT(r.out, HasSubstr(cmd));
   }
 }
@@ -45,7 +48,7 @@ TEST_F(CliTest, HelpListsEveryCommand) {
 TEST_F(CliTest, EverySubcommandHasHelp) {
   const std::vector<std::vector<std::string>> commands = {
       {"pg"}, {"pg", "start"}, {"pg", "stop"}, {"pg", "status"}, {"check"},
-      {"init"}, {"generate"}, {"demo"}};
+      {"init"}, {"generate"}, {"migrate"}, {"status"}, {"progress"}, {"list"}, {"demo"}};
   for (const auto& cmd : commands) {
     std::vector<std::string> args = cmd;
     args.push_back("--help");
@@ -151,6 +154,72 @@ TEST_F(CliTest, RunningPrivateClusterIsTheLastFallback) {
   EXPECT_THAT(r.out, HasSubstr("(from the private cluster in"));
   EXPECT_THAT(r.out, Not(HasSubstr(TestCluster().password)));
   EXPECT_THAT(r.out, HasSubstr(":****@127.0.0.1:" + std::to_string(TestCluster().port)));
+}
+
+TEST_F(CliTest, MigrateFlagsAreChecked) {
+  ProcessOutput r = Run({"migrate", "--batch-size", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--batch-size"));
+  r = Run({"migrate", "--type", "sideways"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--type"));
+}
+
+TEST_F(CliTest, MigrateBeforeInitSaysToInit) {
+  testing::TestDatabase legacy("cli_legacy"), target("cli_target");
+  ProcessOutput r = Run({"migrate", "--legacy-url", legacy.url(), "--target-url", target.url()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("run 'medmigrate init' first"));
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+}
+
+TEST_F(CliTest, MigrateStatusProgressAndListAsAUserRunsThem) {
+  testing::TestDatabase legacy("cli_legacy"), target("cli_target");
+  ProcessOutput r = Run({"--log-level", "warn", "generate", "--legacy-url", legacy.url(),
+                         "--scale", "tiny", "--seed", "5", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Run({"init", "--target-url", target.url()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  r = Run({"migrate", "--legacy-url", legacy.url(), "--target-url", target.url(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["state"], "succeeded");
+  EXPECT_EQ(summary["balanced"], true);
+  ASSERT_EQ(summary["entities"].size(), 12u);
+  for (const auto& e : summary["entities"]) {
+    EXPECT_EQ(e["read"].get<int64_t>(),
+              e["loaded"].get<int64_t>() + e["rejected"].get<int64_t>() + e["merged"].get<int64_t>())
+        << e["entity"];
+  }
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr(TestCluster().password)));
+  std::string run = std::to_string(summary["run_id"].get<int64_t>());
+
+  r = Run({"progress", run, "--target-url", target.url(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json progress = nlohmann::json::parse(r.out);
+  EXPECT_EQ(progress["entities"].size(), 12u);
+  EXPECT_EQ(progress["rows_read"], summary["rows_read"]);
+
+  r = Run({"status", "--target-url", target.url()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("latest run " + run + ": full succeeded"));
+  EXPECT_THAT(r.out, HasSubstr("instruction_states"));
+
+  r = Run({"list", "--target-url", target.url(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 1u);
+
+  r = Run({"progress", "999", "--target-url", target.url()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("run 999 does not exist"));
+
+  // Plain lines (not a terminal) and the table for people.
+  r = Run({"migrate", "--legacy-url", legacy.url(), "--target-url", target.url()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("(full) succeeded"));
+  EXPECT_THAT(r.out, HasSubstr("entity"));
+  EXPECT_THAT(r.err, Not(HasSubstr("\x1b[")));
 }
 
 }  // namespace
