@@ -318,23 +318,13 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
     ++kept;
   }
   if (kept > 0) {
-    Status s = conn_->BeginCopyIn(copy_target_sql_);
-    if (s.ok()) s = conn_->PutCopyData(buffer_);
-    if (s.ok()) s = conn_->EndCopyIn().status();
+    Status s = CopyIn(copy_target_sql_, buffer_);
     if (!s.ok()) return fail(s);
   }
   // Warnings of the kept rows: the transformer's and the NULLed references'.
   buffer_.clear();
   auto warn = [&](size_t row, const std::string& column, const std::string& reason) {
-    buffer_ += fmt::format("{}\t", run_);
-    AppendCopyTextEscaped(entity_, &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(batch.LegacyId(row), &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(column, &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(reason, &buffer_);
-    buffer_ += '\n';
+    AppendIssueRow(batch.LegacyId(row), column, reason);
     ++c.warnings;
   };
   for (const TransformedBatch::Warning& w : batch.warnings()) {
@@ -346,10 +336,7 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
     }
   }
   if (!buffer_.empty()) {
-    Status s = conn_->BeginCopyIn(
-        "COPY medmigrate.warnings (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
-    if (s.ok()) s = conn_->PutCopyData(buffer_);
-    if (s.ok()) s = conn_->EndCopyIn().status();
+    Status s = CopyIn("COPY medmigrate.warnings (run_id, entity, legacy_id, column_name, reason) FROM STDIN", buffer_);
     if (!s.ok()) return fail(s);
   }
   // Rejects: the transformer's in this key range, and the missing references'.
@@ -359,22 +346,11 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
   for (size_t i = begin; i < end; ++i) {
     if (ref_reject_[i] < 0) continue;
     const transform::ReferenceColumn& r = refs[static_cast<size_t>(ref_reject_[i])];
-    buffer_ += fmt::format("{}\t", run_);
-    AppendCopyTextEscaped(entity_, &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(batch.LegacyId(i), &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(transformer_->TargetColumns()[r.index], &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(r.spec->missing_reason, &buffer_);
-    buffer_ += '\n';
+    AppendIssueRow(batch.LegacyId(i), transformer_->TargetColumns()[r.index], r.spec->missing_reason);
     ++ref_rejects;
   }
   if (!buffer_.empty()) {
-    Status s = conn_->BeginCopyIn(
-        "COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
-    if (s.ok()) s = conn_->PutCopyData(buffer_);
-    if (s.ok()) s = conn_->EndCopyIn().status();
+    Status s = CopyIn("COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN", buffer_);
     if (!s.ok()) return fail(s);
   }
   c.read = static_cast<int64_t>(end - begin) + transform_rejects;
@@ -431,12 +407,8 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
   };
   int64_t staged = static_cast<int64_t>(end - begin);
   if (staged > 0) {
-    Status s = conn_->BeginCopyIn(copy_stage_sql_);
+    Status s = CopyIn(copy_stage_sql_, batch.Rows(begin, end));
     if (!s.ok()) return fail(s);
-    s = conn_->PutCopyData(batch.Rows(begin, end));
-    if (!s.ok()) return fail(s);
-    Result<int64_t> n = conn_->EndCopyIn();
-    if (!n.ok()) return fail(n.status());
   }
   // Warnings of these rows.
   buffer_.clear();
@@ -450,19 +422,14 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
     buffer_ += '\n';
   }
   if (!buffer_.empty()) {
-    Status s = conn_->BeginCopyIn("COPY pg_temp.mm_stage_warnings FROM STDIN");
-    if (s.ok()) s = conn_->PutCopyData(buffer_);
-    if (s.ok()) s = conn_->EndCopyIn().status();
+    Status s = CopyIn("COPY pg_temp.mm_stage_warnings FROM STDIN", buffer_);
     if (!s.ok()) return fail(s);
   }
   // Rows the transformer rejected, whose keys fall in this range.
   int64_t lo_key = begin == 0 ? INT64_MIN : KeyOf(batch.LegacyId(begin)) - 1;
   int64_t transform_rejects = TransformRejects(batch, lo_key, checkpoint_key);
   if (!buffer_.empty()) {
-    Status s = conn_->BeginCopyIn(
-        "COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
-    if (s.ok()) s = conn_->PutCopyData(buffer_);
-    if (s.ok()) s = conn_->EndCopyIn().status();
+    Status s = CopyIn("COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN", buffer_);
     if (!s.ok()) return fail(s);
   }
   int64_t ref_rejects = 0;
@@ -495,6 +462,30 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
   return c;
 }
 
+void BatchLoader::AppendIssueRow(std::string_view legacy_id, std::string_view column,
+                                 std::string_view reason) {
+  buffer_ += fmt::format("{}\t", run_);
+  AppendCopyTextEscaped(entity_, &buffer_);
+  buffer_ += '\t';
+  AppendCopyTextEscaped(legacy_id, &buffer_);
+  buffer_ += '\t';
+  AppendCopyTextEscaped(column, &buffer_);
+  buffer_ += '\t';
+  AppendCopyTextEscaped(reason, &buffer_);
+  buffer_ += '\n';
+}
+
+Status BatchLoader::CopyIn(std::string_view copy_sql, std::string_view data) {
+  if (data.empty()) return Status::Ok();
+  MM_RETURN_IF_ERROR(conn_->BeginCopyIn(copy_sql));
+  Status s = conn_->PutCopyData(data);
+  if (!s.ok()) {
+    conn_->AbortCopyIn("medmigrate: send failed");
+    return s;
+  }
+  return conn_->EndCopyIn().status();
+}
+
 int64_t BatchLoader::TransformRejects(const TransformedBatch& batch, int64_t lo_key,
                                       int64_t hi_key) {
   buffer_.clear();
@@ -502,15 +493,7 @@ int64_t BatchLoader::TransformRejects(const TransformedBatch& batch, int64_t lo_
   for (const TransformedBatch::RejectedRow& r : batch.rejects()) {
     int64_t k = KeyOf(r.legacy_id);
     if (k > hi_key || k <= lo_key) continue;
-    buffer_ += fmt::format("{}\t", run_);
-    AppendCopyTextEscaped(entity_, &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(r.legacy_id, &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(*r.column, &buffer_);
-    buffer_ += '\t';
-    AppendCopyTextEscaped(*r.reason, &buffer_);
-    buffer_ += '\n';
+    AppendIssueRow(r.legacy_id, *r.column, *r.reason);
     ++n;
   }
   return n;
@@ -539,10 +522,7 @@ Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64
   int64_t lo_key = row == 0 ? INT64_MIN : KeyOf(batch.LegacyId(row)) - 1;
   int64_t n = TransformRejects(batch, lo_key, checkpoint_key);
   if (n > 0) {
-    Status s = conn_->BeginCopyIn(
-        "COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN");
-    if (s.ok()) s = conn_->PutCopyData(buffer_);
-    if (s.ok()) s = conn_->EndCopyIn().status();
+    Status s = CopyIn("COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN", buffer_);
     if (!s.ok()) return fail(s);
     c.read += n;
     c.rejected += n;

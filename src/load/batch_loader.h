@@ -122,6 +122,11 @@ class BatchLoader {
   Status CheckReferences(const TransformedBatch& batch);
   Status RejectAlone(const TransformedBatch& batch, size_t row, int64_t checkpoint_key, int chunk,
                      const Status& why, BatchCounts* counts);
+  // Appends one (run, entity, legacy id, column, reason) row in COPY text to buffer_.
+  void AppendIssueRow(std::string_view legacy_id, std::string_view column,
+                      std::string_view reason);
+  // COPY `data` (nothing when empty) with `copy_sql`.
+  Status CopyIn(std::string_view copy_sql, std::string_view data);
   // COPY text of the transform rejects with lo_key < key <= hi_key; their count.
   int64_t TransformRejects(const TransformedBatch& batch, int64_t lo_key, int64_t hi_key);
   Status RecordProgress(int chunk, int64_t checkpoint_key, const BatchCounts& c);

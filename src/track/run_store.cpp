@@ -44,6 +44,16 @@ std::vector<std::string> ParsePgArray(std::string_view s) {
   return out;
 }
 
+std::optional<std::string> Text(std::optional<int64_t> v) {
+  if (!v) return std::nullopt;
+  return std::to_string(*v);
+}
+
+std::optional<std::string> TextOrNull(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  return v;
+}
+
 constexpr const char* kRunColumns =
     "id, type, state, dry_run, entities, options::text, coalesce(spec_name, ''), "
     "coalesce(spec_checksum, ''), created_at::text, started_at::text, finished_at::text, "
@@ -95,7 +105,7 @@ Result<int64_t> RunStore::CreateRun(const std::string& type, bool dry_run,
           "VALUES ($1, $2, $3::text[], $4::jsonb, $5, $6, $7, $8, $9, 'cli') RETURNING id",
           {type, dry_run ? "true" : "false", PgArray(entities), options.dump(), spec_name,
            spec_checksum,
-           resumed_from ? std::optional<std::string>(std::to_string(*resumed_from)) : std::nullopt,
+           Text(resumed_from),
            std::string(host), std::to_string(getpid())}));
   return std::stoll(*id);
 }
@@ -111,8 +121,7 @@ Status RunStore::StartRun(int64_t run, const std::string& snapshot_id) {
 Status RunStore::FinishRun(int64_t run, const std::string& state, const std::string& error) {
   return conn_
       ->Query("UPDATE medmigrate.runs SET state = $2, finished_at = now(), error = $3 WHERE id = $1",
-              {std::to_string(run), state,
-               error.empty() ? std::nullopt : std::optional<std::string>(error)})
+              {std::to_string(run), state, TextOrNull(error)})
       .status();
 }
 
@@ -209,7 +218,7 @@ Status RunStore::PlanChunk(int64_t run, const std::string& entity, const Checkpo
               "hi_key, rows, done) VALUES ($1, $2, $3, $4, $6, $5, 0, false) "
               "ON CONFLICT (run_id, entity, chunk) DO NOTHING",
               {std::to_string(run), entity, std::to_string(c.chunk), std::to_string(c.last_key),
-               c.hi ? std::optional<std::string>(std::to_string(*c.hi)) : std::nullopt,
+               Text(c.hi),
                std::to_string(c.lo)})
       .status();
 }
@@ -247,7 +256,7 @@ Status RunStore::AddEvent(std::optional<int64_t> run, const std::string& level,
   return conn_
       ->Query("INSERT INTO medmigrate.events (run_id, level, phase, entity, message, data) "
               "VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6::jsonb)",
-              {run ? std::optional<std::string>(std::to_string(*run)) : std::nullopt, level, phase,
+              {Text(run), level, phase,
                entity, message,
                data.is_null() ? std::nullopt : std::optional<std::string>(data.dump())})
       .status();
@@ -261,9 +270,9 @@ Status RunStore::UpdateLiveStatus(std::optional<int64_t> run, const std::string&
       ->Query("UPDATE medmigrate.live_status SET run_id = $1, state = $2, phase = nullif($3, ''), "
               "entity = nullif($4, ''), rows_done = $5, rows_total = $6, rows_per_second = $7, "
               "updated_at = now()",
-              {run ? std::optional<std::string>(std::to_string(*run)) : std::nullopt, state, phase,
+              {Text(run), state, phase,
                entity, std::to_string(rows_done),
-               rows_total ? std::optional<std::string>(std::to_string(*rows_total)) : std::nullopt,
+               Text(rows_total),
                fmt::format("{:.1f}", rows_per_second)})
       .status();
 }

@@ -39,21 +39,32 @@ std::string MakeTempDir(const std::string& prefix) {
   return made;
 }
 
+namespace {
+
+// In a forked child: stdin from /dev/null, stdout/stderr to `out`/`err`, no
+// other descriptors, then exec build/medmigrate <args>. Never returns.
+[[noreturn]] void ExecMedmigrate(const std::vector<std::string>& args, int out, int err) {
+  int in = open("/dev/null", O_RDONLY);
+  dup2(in, 0);
+  dup2(out, 1);
+  dup2(err, 2);
+  close_range(3, ~0U, 0);
+  std::vector<std::string> argv_s = {MEDMIGRATE_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
+}  // namespace
+
 int SpawnMedmigrate(const std::vector<std::string>& args) {
   pid_t pid = fork();
   if (pid == 0) {
     int devnull = open("/dev/null", O_RDWR);
-    dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    close_range(3, ~0U, 0);
-    std::vector<std::string> argv_s = {MEDMIGRATE_BINARY};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
+    ExecMedmigrate(args, devnull, devnull);
   }
   return pid;
 }
@@ -65,21 +76,10 @@ ProcessOutput RunMedmigrate(const std::vector<std::string>& args, const ProcessO
   if (pid == 0) {
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = open("/dev/null", O_RDONLY);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    close_range(3, ~0U, 0);
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(126);
     for (const auto& name : options.unset_env) unsetenv(name.c_str());
     for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
-    std::vector<std::string> argv_s = {MEDMIGRATE_BINARY};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
+    ExecMedmigrate(args, out, err);
   }
   ProcessOutput result;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
