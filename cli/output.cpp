@@ -36,7 +36,7 @@ void ProgressPrinter::Update(const pipeline::Progress& p) {
     std::string current;
     for (const auto& e : p.entities) {
       read += e.read;
-      total += e.total;
+      total += std::max<int64_t>(e.total, 0);
       if (e.state == "running") current += (current.empty() ? "" : ",") + e.entity;
     }
     std::cerr << fmt::format("run {}: {:.0f}s, {} of ~{} rows read ({:.0f} rows/s){}\n", p.run_id,
@@ -48,6 +48,7 @@ void ProgressPrinter::Update(const pipeline::Progress& p) {
   if (lines_drawn_ > 0) out += fmt::format("\x1b[{}A", lines_drawn_);
   for (const auto& e : p.entities) {
     double frac = e.total > 0 ? std::min(1.0, static_cast<double>(e.read) / e.total) : 0;
+    std::string total = e.total < 0 ? "?" : std::to_string(e.total);
     if (e.state == "succeeded") frac = 1;
     int filled = static_cast<int>(frac * 30);
     std::string bar = std::string(filled, '#') + std::string(30 - filled, '.');
@@ -56,7 +57,7 @@ void ProgressPrinter::Update(const pipeline::Progress& p) {
                           ? fmt::format("ETA {:.0f}s", (e.total - e.read) / rate)
                           : e.state;
     out += fmt::format("\x1b[2K{:<24} [{}] {:>9}/{:<9} {:>8.0f} rows/s  {}\n", e.entity, bar,
-                       e.read, e.total, rate, eta);
+                       e.read, total, rate, eta);
   }
   lines_drawn_ = static_cast<int>(p.entities.size());
   std::cerr << out << std::flush;

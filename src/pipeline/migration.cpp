@@ -458,6 +458,29 @@ Status CreateDryRunSchema(pg::Connection& target, const RunContext& ctx) {
   return target.Exec(sql);
 }
 
+// The run's progress now; also the entity in progress, rows read and rows
+// expected, when asked.
+Progress Snapshot(RunContext& ctx, std::string* current, int64_t* done, int64_t* total) {
+  Progress p;
+  p.run_id = ctx.run_id;
+  p.seconds = SecondsSince(ctx.started);
+  std::lock_guard<std::mutex> lock(ctx.shared->mu);
+  for (const spec::EntitySpec* e : ctx.entities) {
+    EntityProgress ep = ctx.shared->progress[e->name];
+    if (current && ep.state == "running") *current = e->name;
+    auto st = ctx.shared->entity_start.find(e->name);
+    if (st != ctx.shared->entity_start.end()) {
+      auto en = ctx.shared->entity_end.find(e->name);
+      Clock::time_point end = en == ctx.shared->entity_end.end() ? Clock::now() : en->second;
+      ep.seconds = std::chrono::duration<double>(end - st->second).count();
+    }
+    if (done) *done += ep.read;
+    if (total) *total += std::max<int64_t>(ep.total, 0);
+    p.entities.push_back(ep);
+  }
+  return p;
+}
+
 }  // namespace
 
 void RequestStop() { g_stop.store(true); }
@@ -619,7 +642,8 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
       EntityProgress& p = shared.progress[e->name];
       p.entity = e->name;
       p.state = "pending";
-      p.total = range->rows;
+      // Exploded child rows are not known until read.
+      p.total = e->explode ? -1 : range->rows;
       (void)store.InitEntity(ctx.run_id, e->name);
       std::vector<track::Checkpoint> plan = (*existing)[e->name];
       if (plan.empty()) {
@@ -682,27 +706,9 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     int64_t last_done = 0;
     auto last_t = Clock::now();
     while (!monitor_done.load()) {
-      Progress p;
-      p.run_id = ctx.run_id;
-      p.seconds = SecondsSince(ctx.started);
       std::string current;
       int64_t done = 0, total = 0;
-      {
-        std::lock_guard<std::mutex> lock(shared.mu);
-        for (const spec::EntitySpec* e : ctx.entities) {
-          EntityProgress ep = shared.progress[e->name];
-          if (ep.state == "running") current = e->name;
-          auto st = shared.entity_start.find(e->name);
-          if (st != shared.entity_start.end()) {
-            auto en = shared.entity_end.find(e->name);
-            Clock::time_point end = en == shared.entity_end.end() ? Clock::now() : en->second;
-            ep.seconds = std::chrono::duration<double>(end - st->second).count();
-          }
-          done += ep.read;
-          total += ep.total;
-          p.entities.push_back(ep);
-        }
-      }
+      Progress p = Snapshot(ctx, &current, &done, &total);
       if (o.on_progress) o.on_progress(p);
       double dt = SecondsSince(last_t);
       if (ms && dt >= 1.0) {
@@ -737,13 +743,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   }
   monitor_done.store(true);
   monitor.join();
-  if (o.on_progress) {
-    Progress p;
-    p.run_id = ctx.run_id;
-    p.seconds = SecondsSince(ctx.started);
-    for (const spec::EntitySpec* e : ctx.entities) p.entities.push_back(shared.progress[e->name]);
-    o.on_progress(p);
-  }
+  if (o.on_progress) o.on_progress(Snapshot(ctx, nullptr, nullptr, nullptr));
   if (snapshot->renewals() > 0) {
     (void)store.AddEvent(ctx.run_id, "warn", "extract", "",
                          "the legacy snapshot was lost and taken anew: entities read before and "

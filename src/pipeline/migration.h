@@ -27,7 +27,7 @@ namespace medmigrate::pipeline {
 struct EntityProgress {
   std::string entity;
   std::string state;          // pending | running | succeeded | failed
-  int64_t total = 0;          // source rows (estimated from the snapshot's count)
+  int64_t total = 0;          // source rows under the snapshot; -1 when unknown (exploded rows)
   int64_t read = 0;
   int64_t loaded = 0;
   int64_t rejected = 0;
