@@ -155,11 +155,16 @@ Result<RunAs> ServerUser() {
   return as;
 }
 
-// Fails when the server's user cannot reach `dir` (e.g. it lies under /root).
-Status CheckReachable(const std::string& dir, const RunAs& as) {
-  if (!as.switch_user) return Status::Ok();
+// Whether the server's user can reach `dir` (it cannot under /root, say).
+Result<bool> Reachable(const std::string& dir, const RunAs& as) {
+  if (!as.switch_user) return true;
   MM_ASSIGN_OR_RETURN(ProcessResult r, Run({"/usr/bin/test", "-x", dir}, as));
-  if (r.exit_code != 0) {
+  return r.exit_code == 0;
+}
+
+Status CheckReachable(const std::string& dir, const RunAs& as) {
+  MM_ASSIGN_OR_RETURN(bool ok, Reachable(dir, as));
+  if (!ok) {
     return Status::PermissionDenied(fmt::format(
         "the private cluster runs as user '{}' (PostgreSQL refuses root), which cannot reach {}: "
         "choose a --data-dir under a folder every user may enter (e.g. /var/tmp/medmigrate)",
@@ -230,26 +235,58 @@ class FolderLock {
   int fd_ = -1;
 };
 
+// Where a cluster's parts live. PGDATA and the server log are under the
+// folder, unless that folder is out of the server user's reach (a project
+// under /root, run as root): then they live in a folder of their own under
+// kRelocatedRoot, and cluster.json (which stays in the folder) says where.
+constexpr const char* kRelocatedRoot = "/var/lib/medmigrate/clusters";
+
 struct Paths {
-  fs::path root, data, log_dir, log, info;
+  fs::path root, server_home, data, log_dir, log, info;
   explicit Paths(const std::string& data_dir)
-      : root(fs::weakly_canonical(fs::absolute(data_dir))),
-        data(root / "data"),
-        log_dir(root / "log"),
-        log(root / "log" / "postgres.log"),
-        info(root / "cluster.json") {}
+      : root(fs::weakly_canonical(fs::absolute(data_dir))), info(root / "cluster.json") {
+    SetServerHome(root);
+  }
+  void SetServerHome(const fs::path& home) {
+    server_home = home;
+    data = home / "data";
+    log_dir = home / "log";
+    log = log_dir / "postgres.log";
+  }
+  // A home for the server outside the folder, named after the folder.
+  fs::path RelocatedHome() const {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    std::string r = root.string();
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(r.data()), r.size());
+    std::string hex;
+    for (int i = 0; i < 8; ++i) hex += fmt::format("{:02x}", digest[i]);
+    return fs::path(kRelocatedRoot) / hex;
+  }
 };
 
-Result<ClusterInfo> ReadInfo(const Paths& p) {
+Result<ClusterInfo> ReadInfo(Paths* paths) {
+  Paths& p = *paths;
   std::ifstream in(p.info);
-  if (!in || !fs::exists(p.data / "PG_VERSION")) {
+  nlohmann::json j;
+  if (in) {
+    j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+      // Never treat a damaged record as "no cluster": initdb would wipe the data.
+      return Status::DataLoss(fmt::format(
+          "{} is damaged: remove the folder {} to create a new cluster", p.info.string(),
+          p.root.string()));
+    }
+  }
+  if (j.is_object() && j.contains("server_home") && j["server_home"].is_string()) {
+    p.SetServerHome(j["server_home"].get<std::string>());
+  }
+  if (!j.is_object() || !fs::exists(p.data / "PG_VERSION")) {
     return Status::NotFound(fmt::format(
         "no private cluster in {}: run 'medmigrate pg start' (or 'make demo') first",
         p.root.string()));
   }
   ClusterInfo info;
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
     info.port = j.at("port").get<int>();
     info.user = j.at("user").get<std::string>();
     info.password = j.at("password").get<std::string>();
@@ -265,7 +302,10 @@ Result<ClusterInfo> ReadInfo(const Paths& p) {
 }
 
 Status WriteInfo(const Paths& p, const ClusterInfo& info) {
-  nlohmann::json j = {{"port", info.port}, {"user", info.user}, {"password", info.password}};
+  nlohmann::json j = {{"port", info.port},
+                      {"user", info.user},
+                      {"password", info.password},
+                      {"server_home", p.server_home.string()}};
   fs::path tmp = p.info;
   tmp += ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -372,15 +412,27 @@ Result<ClusterInfo> StartCluster(const ClusterOptions& options) {
   MM_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(p.root));
   MM_ASSIGN_OR_RETURN(std::string bin_dir, FindBinDir(options.bin_dir));
   MM_ASSIGN_OR_RETURN(RunAs as, ServerUser());
-  MM_RETURN_IF_ERROR(CheckReachable(p.root.string(), as));
-  fs::create_directories(p.log_dir, ec);
-  MM_RETURN_IF_ERROR(Chown(p.log_dir, as));
 
-  Result<ClusterInfo> existing = ReadInfo(p);
+  Result<ClusterInfo> existing = ReadInfo(&p);
   ClusterInfo info;
   if (existing.ok()) {
     info = *existing;
+    MM_RETURN_IF_ERROR(CheckReachable(p.server_home.string(), as));
   } else if (existing.status().code() == StatusCode::kNotFound) {
+    MM_ASSIGN_OR_RETURN(bool reachable, Reachable(p.root.string(), as));
+    if (!reachable) {
+      p.SetServerHome(p.RelocatedHome());
+      spdlog::info("{} is out of reach of user '{}': the server's files go to {}",
+                   p.root.string(), kServerUser, p.server_home.string());
+      fs::create_directories(p.server_home, ec);
+      if (ec) {
+        return Status::PermissionDenied(
+            fmt::format("cannot create {}: {}", p.server_home.string(), ec.message()));
+      }
+      MM_RETURN_IF_ERROR(Chown(p.server_home, as));
+    }
+    fs::create_directories(p.log_dir, ec);
+    MM_RETURN_IF_ERROR(Chown(p.log_dir, as));
     MM_RETURN_NOT_OK_PREPEND(InitDb(p, bin_dir, as, &info), "private cluster");
   } else {
     return existing.status();
@@ -425,7 +477,7 @@ Result<ClusterInfo> StartCluster(const ClusterOptions& options) {
 
 Status StopCluster(const ClusterOptions& options) {
   Paths p(options.data_dir);
-  MM_ASSIGN_OR_RETURN(ClusterInfo info, ReadInfo(p));
+  MM_ASSIGN_OR_RETURN(ClusterInfo info, ReadInfo(&p));
   MM_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Acquire(p.root));
   MM_ASSIGN_OR_RETURN(std::string bin_dir, FindBinDir(options.bin_dir));
   MM_ASSIGN_OR_RETURN(RunAs as, ServerUser());
@@ -444,7 +496,7 @@ Status StopCluster(const ClusterOptions& options) {
 
 Result<ClusterInfo> ClusterStatus(const ClusterOptions& options) {
   Paths p(options.data_dir);
-  MM_ASSIGN_OR_RETURN(ClusterInfo info, ReadInfo(p));
+  MM_ASSIGN_OR_RETURN(ClusterInfo info, ReadInfo(&p));
   MM_ASSIGN_OR_RETURN(info.bin_dir, FindBinDir(options.bin_dir));
   MM_ASSIGN_OR_RETURN(RunAs as, ServerUser());
   MM_ASSIGN_OR_RETURN(info.running, IsRunning(p, info.bin_dir, as, &info.pid));

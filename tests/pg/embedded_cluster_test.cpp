@@ -1,5 +1,7 @@
 #include "pg/embedded_cluster.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -97,6 +99,45 @@ TEST_F(EmbeddedClusterTest, ATakenPortIsReplacedOnRestart) {
   EXPECT_EQ(again.password, first.password);
   ASSERT_OK_AND_ASSIGN(Connection c, Connection::Open(again.LegacyUrl(), "legacy"));
   (void)StopCluster(other);
+}
+
+}  // namespace
+}  // namespace medmigrate::pg
+
+namespace medmigrate::pg {
+namespace {
+
+// As root, a folder the server's user cannot enter (a project under /root)
+// still gets a cluster: its files live elsewhere, cluster.json stays.
+TEST_F(EmbeddedClusterTest, FolderOutOfTheServerUsersReachStillWorks) {
+  if (geteuid() != 0) GTEST_SKIP() << "only root runs the server as another user";
+  std::string closed = dir_ + "/closed";
+  std::filesystem::create_directories(closed);
+  std::filesystem::permissions(closed, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace);
+  options_.data_dir = closed + "/pg";
+  ASSERT_OK_AND_ASSIGN(ClusterInfo info, StartCluster(options_));
+  ASSERT_OK_AND_ASSIGN(Connection c, Connection::Open(info.LegacyUrl(), "legacy"));
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(options_.data_dir + "/cluster.json"));
+  std::string home = j["server_home"];
+  EXPECT_EQ(home.rfind("/var/lib/medmigrate/clusters/", 0), 0u) << home;
+  ASSERT_OK(StopCluster(options_));
+  ASSERT_OK_AND_ASSIGN(ClusterInfo again, StartCluster(options_));
+  EXPECT_EQ(again.password, info.password);
+  ASSERT_OK(StopCluster(options_));
+  std::error_code ec;
+  std::filesystem::remove_all(home, ec);
+}
+
+TEST_F(EmbeddedClusterTest, DamagedRecordIsNeverMistakenForNoCluster) {
+  ASSERT_OK_AND_ASSIGN(ClusterInfo info, StartCluster(options_));
+  (void)info;
+  ASSERT_OK(StopCluster(options_));
+  std::ofstream(options_.data_dir + "/cluster.json") << "{ not json";
+  Result<ClusterInfo> r = StartCluster(options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(std::filesystem::exists(options_.data_dir + "/data/PG_VERSION"));
 }
 
 }  // namespace
