@@ -201,6 +201,7 @@ Connection::~Connection() {
 
 int Connection::server_version() const { return conn_ ? PQserverVersion(conn_) : 0; }
 int Connection::backend_pid() const { return conn_ ? PQbackendPID(conn_) : 0; }
+std::string Connection::dbname() const { return conn_ && PQdb(conn_) ? PQdb(conn_) : ""; }
 
 Status Connection::ConnectionError(std::string_view action) const {
   std::string msg = conn_ ? FirstLine(PQerrorMessage(conn_)) : "not connected";

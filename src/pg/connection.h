@@ -95,6 +95,8 @@ class Connection {
   int server_version() const;  // e.g. 150018
   // The backend's pid (for pg_terminate_backend in tests and cancel).
   int backend_pid() const;
+  // The database this connection is to.
+  std::string dbname() const;
   const std::string& what() const { return what_; }
   pg_conn* raw() { return conn_; }
 

@@ -45,11 +45,12 @@ double SecondsSince(Clock::time_point t) {
 // One JSON object per line: the run's structured log (no patient data).
 class RunLog {
  public:
-  void Open(const std::string& path) {
+  // A new run starts its file afresh; a resumed one appends to it.
+  void Open(const std::string& path, bool append) {
     if (path.empty()) return;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    out_.open(path, std::ios::app);
+    out_.open(path, append ? std::ios::app : std::ios::trunc);
     path_ = path;
   }
   void Write(const std::string& level, const std::string& event, nlohmann::json fields = {}) {
@@ -564,7 +565,11 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   ctx.options = &effective;
 
   RunLog log;
-  if (!o.log_dir.empty()) log.Open(fmt::format("{}/run-{}.jsonl", o.log_dir, ctx.run_id));
+  // Run ids count per target database: the file name says which one.
+  if (!o.log_dir.empty()) {
+    log.Open(fmt::format("{}/{}-run-{}.jsonl", o.log_dir, control.dbname(), ctx.run_id),
+             o.resume.has_value());
+  }
   ctx.log = &log;
   MigrationSummary summary;
   summary.run_id = ctx.run_id;

@@ -52,7 +52,7 @@ struct MigrateOptions {
   int max_retries = 5;                // per batch, for transient faults
   std::optional<int64_t> resume;      // continue this interrupted or failed run
   std::string spec_path;              // empty: the embedded MDW spec
-  std::string log_dir = ".medmigrate/logs";  // run-<id>.jsonl; empty: none
+  std::string log_dir = ".medmigrate/logs";  // <target db>-run-<id>.jsonl; empty: none
   // Called from a monitor thread about twice a second, and once at the end.
   std::function<void(const Progress&)> on_progress;
 };
