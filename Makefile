@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEDMIGRATE_WERROR=ON
 
-.PHONY: setup configure build test test-asan demo clean format
+.PHONY: setup configure build test test-asan demo bench clean format
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,11 @@ test-asan: setup
 
 demo: build
 	$(BUILD)/medmigrate demo
+
+# medmigrate against a plain COPY pipe of the same tables (bench/README.md);
+# e.g. make bench BENCH_ARGS="--scale prod".
+bench: build
+	bash bench/migrate_bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) build-asan
