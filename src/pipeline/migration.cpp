@@ -227,6 +227,13 @@ class Worker {
 
   pg::Connection& target() { return target_; }
 
+  // Frees an entity's transformer, loader and batch buffers: a worker holds
+  // one entity's worth of memory at a time, however many entities it serves.
+  void ReleaseStage(const std::string& entity) {
+    stages_.erase(entity);
+    raw_.data.shrink_to_fit();
+  }
+
  private:
   struct Stage {
     std::unique_ptr<transform::RowTransformer> transformer;
@@ -363,6 +370,7 @@ void WorkerLoop(RunContext& ctx) {
       ctx.log->Write("info", "entity_started", {{"entity", entity}});
     }
     Status s = worker.RunChunk(chunk);
+    worker.ReleaseStage(entity);
     if (s.ok()) s = store.MarkChunkDone(ctx.run_id, entity, chunk.checkpoint.chunk);
     std::vector<const spec::PostLoadStep*> steps;
     bool entity_done = false;
