@@ -98,11 +98,11 @@ inline constexpr std::array<Weighted<std::string_view>, 19> kOrderStatuses = {{
     {"In Progress", 20},  {"in-progress", 15}, {"shipped", 180},   {"SHIPPED", 15},
     {"delivered", 350},   {"cancelled", 40}, {"canceled", 15},     {"Delivered", 20},
     {"on hold", 6},       {"pending???", 2}, {"x", 1},             {"returned", 3},
-    {"TODO", 1},          {"", 1},           {"draft-old", 1},
+    {"todo", 1},          {"", 1},           {"draft-old", 1},
 }};
 // The raw statuses above that mean nothing known (the truth file lists their orders).
 inline constexpr std::array<std::string_view, 6> kUnknownOrderStatuses = {
-    "pending???", "x", "returned", "TODO", "", "draft-old"};
+    "pending???", "x", "returned", "todo", "", "draft-old"};
 
 inline constexpr std::array<Weighted<std::string_view>, 4> kCurrencies = {{
     {"USD", 85}, {"EUR", 7}, {"GBP", 4}, {"CAD", 4}}};
