@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -131,14 +132,29 @@ Status WithRetries(const RunContext& ctx, const std::string& what, F&& attempt,
   }
 }
 
+// Opens a legacy reader in the run's snapshot, retrying a connection that the
+// server drops while it is being set up (a restart, a terminated backend).
+Result<extract::LegacyReader> OpenReader(const RunContext& ctx, const std::string& what) {
+  std::optional<extract::LegacyReader> reader;
+  Status s = WithRetries(
+      ctx, what,
+      [&]() -> Status {
+        MM_ASSIGN_OR_RETURN(auto r, extract::LegacyReader::Open(ctx.options->legacy_url, ctx.snapshot));
+        reader.emplace(std::move(r));
+        return Status::Ok();
+      },
+      [] { return Status::Ok(); });
+  if (!s.ok()) return s;
+  return std::move(*reader);
+}
+
 // One worker: a legacy reader, a target connection, a transformer and loader per entity.
 class Worker {
  public:
   explicit Worker(RunContext* ctx) : ctx_(ctx) {}
 
   Status Open() {
-    MM_ASSIGN_OR_RETURN(auto reader,
-                        extract::LegacyReader::Open(ctx_->options->legacy_url, ctx_->snapshot));
+    MM_ASSIGN_OR_RETURN(auto reader, OpenReader(*ctx_, "worker.open"));
     reader_.emplace(std::move(reader));
     return ConnectTarget();
   }
@@ -634,7 +650,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   Shared shared;
   ctx.shared = &shared;
   {
-    Result<extract::LegacyReader> planner = extract::LegacyReader::Open(o.legacy_url, snapshot.get());
+    Result<extract::LegacyReader> planner = OpenReader(ctx, "plan.open");
     if (!planner.ok()) return finish("failed", planner.status().Prepend("plan"));
     Result<std::map<std::string, std::vector<track::Checkpoint>>> existing =
         store.Checkpoints(ctx.run_id);
