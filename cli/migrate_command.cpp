@@ -46,7 +46,10 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
       "ids are UUIDv5 of (entity, legacy id); each batch commits with its checkpoint, so a "
       "killed run resumes exactly (--resume) and a second run changes nothing");
   AddDatabaseOptions(cmd, ctx, /*legacy=*/true, /*target=*/true);
-  cmd->add_option("--type", flags.options.type, "full (incremental arrives later)")
+  cmd->add_option("--type", flags.options.type,
+                  "full: every source row; incremental: only what changed since the last "
+                  "succeeded run (per the spec's `changes`: updated_at, row hash or new keys), "
+                  "with vanished rows soft-deleted (deleted_at)")
       ->check(CLI::IsMember({"full", "incremental"}))
       ->capture_default_str();
   cmd->add_option("--entities", flags.entities,
@@ -69,6 +72,12 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
                   "serialization failure), with exponential backoff")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
+  cmd->add_option("--overlap-seconds", flags.options.overlap_seconds,
+                  "Incremental runs: also re-read rows whose updated_at is up to this much "
+                  "older than the last run's watermark (transactions that committed late); "
+                  "re-read unchanged rows count as unchanged")
+      ->check(CLI::Range(0, 604800))
+      ->capture_default_str();
   cmd->add_option("--resume", flags.resume,
                   "Continue interrupted or failed run RUN from its checkpoints");
   cmd->add_option("--spec", flags.options.spec_path,
@@ -84,11 +93,6 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
       o.target_url = target.url;
       o.entities = SplitList(flags.entities);
       o.resume = flags.resume;
-      if (o.type == "incremental") {
-        return Status::InvalidArgument(
-            "--type incremental is not built yet: run --type full (it is idempotent, so a "
-            "second full run brings the target up to date, without deletes)");
-      }
       ProgressPrinter printer(isatty(STDERR_FILENO) != 0);
       o.on_progress = [&](const pipeline::Progress& p) { printer.Update(p); };
       std::signal(SIGINT, [](int) { pipeline::RequestStop(); });

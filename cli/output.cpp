@@ -7,14 +7,17 @@
 namespace medmigrate::cli {
 
 void PrintEntityTable(std::ostream& out, const std::vector<track::EntityCounts>& entities) {
-  out << fmt::format("{:<24} {:>10} {:>10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8}\n", "entity", "read",
-                     "loaded", "rejected", "merged", "warnings", "inserted", "updated", "seconds");
+  constexpr std::string_view kRow =
+      "{:<24} {:>10} {:>10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}";
+  out << fmt::format(kRow, "entity", "read", "loaded", "rejected", "merged", "warnings",
+                     "inserted", "updated", "unchanged", "deleted", "seconds")
+      << "\n";
   track::EntityCounts total;
   for (const auto& e : entities) {
     bool balanced = e.read == e.loaded + e.rejected + e.merged;
-    out << fmt::format("{:<24} {:>10} {:>10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8.1f}{}\n", e.entity,
-                       e.read, e.loaded, e.rejected, e.merged, e.warnings, e.inserted, e.updated,
-                       e.seconds, balanced ? "" : "  <- read != loaded + rejected + merged");
+    out << fmt::format(kRow, e.entity, e.read, e.loaded, e.rejected, e.merged, e.warnings,
+                       e.inserted, e.updated, e.unchanged, e.deleted, fmt::format("{:.1f}", e.seconds))
+        << (balanced ? "" : "  <- read != loaded + rejected + merged") << "\n";
     total.read += e.read;
     total.loaded += e.loaded;
     total.rejected += e.rejected;
@@ -22,10 +25,12 @@ void PrintEntityTable(std::ostream& out, const std::vector<track::EntityCounts>&
     total.warnings += e.warnings;
     total.inserted += e.inserted;
     total.updated += e.updated;
+    total.unchanged += e.unchanged;
+    total.deleted += e.deleted;
   }
-  out << fmt::format("{:<24} {:>10} {:>10} {:>9} {:>7} {:>9} {:>9} {:>9}\n", "total", total.read,
-                     total.loaded, total.rejected, total.merged, total.warnings, total.inserted,
-                     total.updated);
+  out << fmt::format(kRow, "total", total.read, total.loaded, total.rejected, total.merged,
+                     total.warnings, total.inserted, total.updated, total.unchanged, total.deleted, "")
+      << "\n";
 }
 
 void ProgressPrinter::Update(const pipeline::Progress& p) {

@@ -82,16 +82,59 @@ std::string LegacyReader::SourceSql(const spec::EntitySpec& entity) const {
   return fmt::format("SELECT {} FROM {}", cols, from);
 }
 
-Result<KeyRange> LegacyReader::Range(const spec::EntitySpec& entity) {
+std::string LegacyReader::From(const spec::EntitySpec& entity) const {
+  return entity.source_query.empty() ? conn_.QuoteIdent(entity.source_table) + " AS src"
+                                     : "(" + entity.source_query + ") AS src";
+}
+
+Result<KeyRange> LegacyReader::Range(const spec::EntitySpec& entity, const std::string& where) {
   std::string key = conn_.QuoteIdent(entity.key);
-  std::string from = entity.source_query.empty() ? conn_.QuoteIdent(entity.source_table)
-                                                 : "(" + entity.source_query + ") AS src";
   MM_ASSIGN_OR_RETURN(
       pg::QueryResult r,
       conn_.Query(fmt::format("SELECT coalesce(min({0}), 0), coalesce(max({0}), 0), count(*) "
-                              "FROM {1}",
-                              key, from)));
+                              "FROM {1}{2}",
+                              key, From(entity), where.empty() ? "" : " WHERE " + where)));
   return KeyRange{r.GetInt(0, 0), r.GetInt(0, 1), r.GetInt(0, 2)};
+}
+
+Result<std::optional<std::string>> LegacyReader::Max(const spec::EntitySpec& entity,
+                                                     const std::string& column) {
+  return conn_.QueryValue(
+      fmt::format("SELECT least(max({}), now())::text FROM {}", conn_.QuoteIdent(column),
+                  From(entity)));
+}
+
+Status LegacyReader::ReadKeys(const spec::EntitySpec& entity, std::span<const int64_t> keys,
+                              RawBatch* out) {
+  out->Clear();
+  if (keys.empty()) return Status::Ok();
+  std::string list = "'{";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i) list += ',';
+    list += std::to_string(keys[i]);
+  }
+  list += "}'::bigint[]";
+  std::string key = conn_.QuoteIdent(entity.key);
+  return ReadCopy(fmt::format("COPY (SELECT * FROM ({}) AS q WHERE {} = ANY({}) ORDER BY {}) TO STDOUT",
+                              SourceSql(entity), key, list, key),
+                  out);
+}
+
+Status LegacyReader::BeginKeys(const spec::EntitySpec& entity, const std::string& where) {
+  std::string key = conn_.QuoteIdent(entity.key);
+  return conn_.BeginCopyOut(fmt::format("COPY (SELECT {0} FROM {1}{2} ORDER BY {0}) TO STDOUT", key,
+                                        From(entity), where.empty() ? "" : " WHERE " + where));
+}
+
+Result<bool> LegacyReader::NextKey(int64_t* key) {
+  key_line_.clear();
+  MM_ASSIGN_OR_RETURN(bool more, conn_.AppendCopyData(&key_line_));
+  if (!more) return false;
+  auto [p, ec] = std::from_chars(key_line_.data(), key_line_.data() + key_line_.size(), *key);
+  if (ec != std::errc()) {
+    return Status::DataLoss("legacy database: a source key is not an integer");
+  }
+  return true;
 }
 
 Status LegacyReader::ReadBatch(const spec::EntitySpec& entity, int64_t lo,
@@ -100,8 +143,12 @@ Status LegacyReader::ReadBatch(const spec::EntitySpec& entity, int64_t lo,
   std::string key = conn_.QuoteIdent(entity.key);
   std::string where = hi ? fmt::format("{} > {} AND {} <= {}", key, lo, key, *hi)
                          : fmt::format("{} > {}", key, lo);
-  std::string sql = fmt::format("COPY (SELECT * FROM ({}) AS q WHERE {} ORDER BY {} LIMIT {}) TO STDOUT",
-                                SourceSql(entity), where, key, limit);
+  return ReadCopy(fmt::format("COPY (SELECT * FROM ({}) AS q WHERE {} ORDER BY {} LIMIT {}) TO STDOUT",
+                              SourceSql(entity), where, key, limit),
+                  out);
+}
+
+Status LegacyReader::ReadCopy(const std::string& sql, RawBatch* out) {
   MM_RETURN_IF_ERROR(conn_.BeginCopyOut(sql));
   while (true) {
     MM_ASSIGN_OR_RETURN(bool more, conn_.AppendCopyData(&out->data));

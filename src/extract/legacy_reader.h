@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,21 @@ class LegacyReader {
  public:
   static Result<LegacyReader> Open(const std::string& legacy_url, SharedSnapshot* snapshot);
 
-  // min/max key and row count of the entity's source.
-  Result<KeyRange> Range(const spec::EntitySpec& entity);
+  // min/max key and row count of the entity's source (rows matching `where`,
+  // an SQL condition on the source's columns, when given).
+  Result<KeyRange> Range(const spec::EntitySpec& entity, const std::string& where = {});
+  // The source's greatest `column` (a timestamp), capped at the transaction's
+  // start (dirty rows dated in the future must not move a watermark past
+  // today), as text; NULL when the source is empty.
+  Result<std::optional<std::string>> Max(const spec::EntitySpec& entity, const std::string& column);
+  // Rows whose key is one of `keys` (sorted), in key order. Fills `out`.
+  Status ReadKeys(const spec::EntitySpec& entity, std::span<const int64_t> keys, RawBatch* out);
+  // Starts streaming the keys of the rows matching `where` (all when empty),
+  // in key order; NextKey() gives them one by one, false at the end.
+  Status BeginKeys(const spec::EntitySpec& entity, const std::string& where);
+  Result<bool> NextKey(int64_t* key);
+  // The source as a FROM item, aliased `src`.
+  std::string From(const spec::EntitySpec& entity) const;
   // Rows with lo < key <= hi (no upper bound when hi is nullopt), in key order,
   // at most `limit`. Fills `out` (cleared first) and its last_key.
   Status ReadBatch(const spec::EntitySpec& entity, int64_t lo, std::optional<int64_t> hi,
@@ -87,10 +101,12 @@ class LegacyReader {
   LegacyReader() = default;
   Status BeginInSnapshot();
   std::string SourceSql(const spec::EntitySpec& entity) const;
+  Status ReadCopy(const std::string& sql, RawBatch* out);
 
   std::string url_;
   SharedSnapshot* snapshot_ = nullptr;
   pg::Connection conn_;
+  std::string key_line_;
 };
 
 }  // namespace medmigrate::extract

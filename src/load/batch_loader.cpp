@@ -63,6 +63,7 @@ void TransformedBatch::Clear() {
   id_ends_.clear();
   warnings_.clear();
   rejects_.clear();
+  hashes.clear();
   read = 0;
   last_key = 0;
 }
@@ -125,10 +126,22 @@ Status BatchLoader::Prepare() {
   copy_stage_sql_ = fmt::format("COPY {} ({}) FROM STDIN", stage_, col_list);
   copy_target_sql_ = fmt::format("COPY {} ({}) FROM STDIN", table, col_list);
 
+  // A soft-deleted row (deleted_at set by an incremental run) is missing too.
+  live_refs_.clear();
+  for (const transform::ReferenceColumn& r : transformer_->References()) {
+    MM_ASSIGN_OR_RETURN(auto n, conn_->QueryValue(
+                                    "SELECT count(*) FROM information_schema.columns WHERE "
+                                    "table_schema = $1 AND table_name = $2 AND column_name = "
+                                    "'deleted_at'",
+                                    {schema_, r.spec->ref_entity}));
+    live_refs_.push_back(n && *n != "0" ? " AND r.deleted_at IS NULL" : "");
+  }
   auto missing = [&](const transform::ReferenceColumn& r, const std::string& alias) {
     std::string c = alias + "." + conn_->QuoteIdent(cols[r.index]);
-    return fmt::format("({0} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {1}.{2} r WHERE r.id = {0}))",
-                       c, conn_->QuoteIdent(schema_), conn_->QuoteIdent(r.spec->ref_entity));
+    size_t k = static_cast<size_t>(&r - transformer_->References().data());
+    return fmt::format(
+        "({0} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {1}.{2} r WHERE r.id = {0}{3}))", c,
+        conn_->QuoteIdent(schema_), conn_->QuoteIdent(r.spec->ref_entity), live_refs_[k]);
   };
   std::string any_missing, which_column, which_reason, returning;
   for (const transform::ReferenceColumn& r : transformer_->References()) {
@@ -245,8 +258,9 @@ Status BatchLoader::CheckReferences(const TransformedBatch& batch) {
       MM_ASSIGN_OR_RETURN(
           pg::QueryResult r,
           conn_->Query(fmt::format("SELECT DISTINCT r.id::text FROM unnest($1::uuid[]) AS x(id) "
-                                   "JOIN {}.{} r ON r.id = x.id",
-                                   conn_->QuoteIdent(schema_), conn_->QuoteIdent(ref.spec->ref_entity)),
+                                   "JOIN {}.{} r ON r.id = x.id{}",
+                                   conn_->QuoteIdent(schema_), conn_->QuoteIdent(ref.spec->ref_entity),
+                                   live_refs_[k]),
                        {buffer_}));
       for (int i = 0; i < r.rows(); ++i) {
         std::pair<uint64_t, uint64_t> bits;
@@ -357,7 +371,7 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
   c.rejected = transform_rejects + ref_rejects;
   c.loaded = kept;
   c.inserted = kept;
-  Status s = RecordProgress(chunk, checkpoint_key, c);
+  Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
   s = conn_->Exec("COMMIT");
   if (!s.ok()) return s;
@@ -385,7 +399,19 @@ Result<BatchCounts> BatchLoader::LoadRange(const TransformedBatch& batch, size_t
   return first;
 }
 
-Status BatchLoader::RecordProgress(int chunk, int64_t checkpoint_key, const BatchCounts& c) {
+Status BatchLoader::RecordProgress(const TransformedBatch& batch, int chunk, int64_t lo_key,
+                                   int64_t checkpoint_key, const BatchCounts& c) {
+  if (record_hashes_ && !batch.hashes.empty()) {
+    buffer_.clear();
+    auto it = std::upper_bound(batch.hashes.begin(), batch.hashes.end(),
+                               std::make_pair(lo_key, INT64_MAX));
+    for (; it != batch.hashes.end() && it->first <= checkpoint_key; ++it) {
+      buffer_ += entity_;
+      buffer_ += fmt::format("\t{}\t{}\t{}\n", it->first, run_, it->second);
+    }
+    MM_RETURN_IF_ERROR(
+        CopyIn("COPY medmigrate.row_hashes (entity, legacy_id, run_id, hash) FROM STDIN", buffer_));
+  }
   return conn_->Exec(fmt::format(
       "UPDATE medmigrate.checkpoints SET last_key = '{0}', rows = rows + {1}, committed_at = now() "
       "WHERE run_id = {2} AND entity = {3} AND chunk = {4};"
@@ -455,7 +481,7 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
   c.rejected = transform_rejects + ref_rejects;
   c.loaded = staged - ref_rejects;
   c.unchanged = c.loaded - c.inserted - c.updated;
-  Status s = RecordProgress(chunk, checkpoint_key, c);
+  Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
   s = conn_->Exec("COMMIT");
   if (!s.ok()) return s;
@@ -527,7 +553,7 @@ Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64
     c.read += n;
     c.rejected += n;
   }
-  Status s = RecordProgress(chunk, checkpoint_key, c);
+  Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
   MM_RETURN_IF_ERROR(conn_->Exec("COMMIT"));
   counts->Add(c);

@@ -56,6 +56,9 @@ class TransformedBatch : public transform::RowSink {
 
   int64_t read = 0;      // source rows this batch stands for (child rows when exploding)
   int64_t last_key = 0;  // the highest source key read
+  // (source key, hash of the source row) of every source row taken up, in key
+  // order, for entities whose changes are found by hash (spec `changes`).
+  std::vector<std::pair<int64_t, int64_t>> hashes;
 
  private:
   static std::string_view Slice(const std::string& s, const std::vector<uint32_t>& ends, size_t i) {
@@ -95,6 +98,8 @@ class BatchLoader {
   // may COPY it straight into the target instead of staging and upserting.
   // Always false for entities whose legacy ids are not integers.
   Result<bool> RangeIsEmpty(int64_t lo, std::optional<int64_t> hi);
+  // Record the batch's source row hashes (medmigrate.row_hashes) with it.
+  void set_record_hashes(bool on) { record_hashes_ = on; }
   // Whether Load takes the fast path for the batches that follow.
   void set_direct(bool direct) { direct_ = direct; }
   bool direct() const { return direct_; }
@@ -129,7 +134,9 @@ class BatchLoader {
   Status CopyIn(std::string_view copy_sql, std::string_view data);
   // COPY text of the transform rejects with lo_key < key <= hi_key; their count.
   int64_t TransformRejects(const TransformedBatch& batch, int64_t lo_key, int64_t hi_key);
-  Status RecordProgress(int chunk, int64_t checkpoint_key, const BatchCounts& c);
+  // Counters, checkpoint and the hashes of keys in (lo_key, checkpoint_key].
+  Status RecordProgress(const TransformedBatch& batch, int chunk, int64_t lo_key,
+                        int64_t checkpoint_key, const BatchCounts& c);
 
   pg::Connection* conn_;
   const transform::RowTransformer* transformer_;
@@ -138,6 +145,7 @@ class BatchLoader {
   std::string entity_;
   const spec::EntitySpec* entity_spec_;
   bool prepared_ = false;
+  bool record_hashes_ = false;
 
   // SQL built once from the spec.
   std::string stage_;
@@ -146,6 +154,7 @@ class BatchLoader {
   std::vector<std::string> null_refs_sql_;
   std::string warnings_sql_;
   std::string upsert_sql_;
+  std::vector<std::string> live_refs_;  // per reference: the condition that its row is live
   std::string copy_target_sql_;
   std::string buffer_;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "extract/legacy_reader.h"
 #include "load/batch_loader.h"
 #include "pg/connection.h"
+#include "pipeline/incremental.h"
 #include "spec/spec_parser.h"
 #include "transform/row_transformer.h"
 
@@ -106,6 +108,13 @@ struct RunContext {
   std::string run_date;
   extract::SharedSnapshot* snapshot = nullptr;
   Shared* shared = nullptr;
+  bool incremental = false;
+  // Per entity: what an incremental run reads and soft-deletes (the watermark for every run).
+  std::map<std::string, EntityChanges> changes;
+  // Per hash-detected entity, incremental runs: (key, hash) as last loaded.
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> hashes;
+  // Per target table: whether the run records before-images of its changes.
+  std::map<std::string, bool> capture;
   RunLog* log = nullptr;
   Clock::time_point started = Clock::now();
 };
@@ -164,6 +173,19 @@ class Worker {
     const spec::EntitySpec& entity = *ctx_->spec->Find(chunk.entity);
     MM_ASSIGN_OR_RETURN(Stage * stage, StageFor(entity));
     int64_t last = chunk.checkpoint.last_key;
+    capture_ = ctx_->capture.count(entity.name) && ctx_->capture.at(entity.name)
+                   ? std::to_string(ctx_->run_id)
+                   : "";
+    MM_RETURN_IF_ERROR(WithRetries(
+        *ctx_, "capture setting", [&] { return ApplyCapture(); }, [&] { return ConnectTarget(); }));
+    const EntityChanges* changes = nullptr;
+    if (auto it = ctx_->changes.find(entity.name); it != ctx_->changes.end() && it->second.keyed) {
+      changes = &it->second;
+    }
+    const bool hashed = entity.changes == spec::ChangeDetection::kHash && !ctx_->options->dry_run;
+    const std::vector<std::pair<int64_t, int64_t>>* stored = nullptr;
+    if (auto it = ctx_->hashes.find(entity.name); it != ctx_->hashes.end()) stored = &it->second;
+    stage->loader->set_record_hashes(hashed);
     // A key range the target does not hold yet (every first run) loads by
     // plain COPY; anything else goes through staging and upsert.
     bool direct = false;
@@ -180,25 +202,56 @@ class Worker {
     while (!g_stop.load()) {
       std::string what = fmt::format("{} chunk {} after key {}", entity.name,
                                       chunk.checkpoint.chunk, last);
+      // Keyed (incremental): the next keys of the change set in this chunk.
+      std::span<const int64_t> keys;
+      if (changes) {
+        auto b = std::upper_bound(changes->keys.begin(), changes->keys.end(), last);
+        auto e = chunk.checkpoint.hi
+                     ? std::upper_bound(b, changes->keys.end(), *chunk.checkpoint.hi)
+                     : changes->keys.end();
+        size_t n = std::min<size_t>(static_cast<size_t>(e - b),
+                                    static_cast<size_t>(ctx_->options->batch_size));
+        if (n == 0) return Status::Ok();
+        keys = std::span<const int64_t>(&*b, n);
+      }
       MM_RETURN_NOT_OK_PREPEND(WithRetries(
                                    *ctx_, "read " + what,
                                    [&] {
+                                     if (changes) {
+                                       Status st = reader_->ReadKeys(entity, keys, &raw_);
+                                       raw_.last_key = keys.back();
+                                       return st;
+                                     }
                                      return reader_->ReadBatch(entity, last, chunk.checkpoint.hi,
                                                                ctx_->options->batch_size, &raw_);
                                    },
                                    [&] { return reader_->Reconnect(); }),
                                "extract." + entity.name);
-      if (raw_.rows() == 0) return Status::Ok();
+      if (raw_.rows() == 0 && !changes) return Status::Ok();
       stage->batch.Clear();
+      int64_t taken = 0;
       for (size_t i = 0; i < raw_.rows(); ++i) {
         if (!ParseCopyTextLine(raw_.Row(i), &row_)) {
           return Status::DataLoss(fmt::format("extract.{}: a row after key {} is not valid COPY text",
                                               entity.name, last));
         }
+        if (hashed) {
+          int64_t key = 0;
+          std::string_view k = row_.Get(0);
+          std::from_chars(k.data(), k.data() + k.size(), key);
+          int64_t h = RowHash(raw_.Row(i));
+          if (stored) {
+            auto it = std::lower_bound(stored->begin(), stored->end(),
+                                       std::make_pair(key, INT64_MIN));
+            if (it != stored->end() && it->first == key && it->second == h) continue;
+          }
+          stage->batch.hashes.emplace_back(key, h);
+        }
+        ++taken;
         MM_RETURN_IF_ERROR(stage->transformer->Transform(row_, stage->batch));
       }
       stage->batch.last_key = raw_.last_key;
-      stage->batch.read = static_cast<int64_t>(raw_.rows());
+      stage->batch.read = taken;
       load::BatchCounts counts;
       MM_RETURN_NOT_OK_PREPEND(
           WithRetries(
@@ -222,18 +275,28 @@ class Worker {
         p.warnings += counts.warnings;
       }
       last = raw_.last_key;
-      if (raw_.rows() < static_cast<size_t>(ctx_->options->batch_size)) return Status::Ok();
+      if (!changes && raw_.rows() < static_cast<size_t>(ctx_->options->batch_size)) {
+        return Status::Ok();
+      }
     }
     return Status::Aborted("stopped");
   }
 
   // Runs a post-load SQL step in the target's schema.
   Status RunStep(const spec::PostLoadStep& step) {
+    bool capture = false;
+    for (const std::string& t : step.writes) {
+      if (ctx_->capture.count(t) && ctx_->capture.at(t)) capture = true;
+    }
+    const std::string& body =
+        ctx_->incremental && !step.incremental_sql.empty() ? step.incremental_sql : step.sql;
     return WithRetries(
         *ctx_, "post_load." + step.name,
         [&] {
-          std::string sql = fmt::format("BEGIN; SET LOCAL search_path = {}, public; {}; COMMIT",
-                                        target_.QuoteIdent(ctx_->schema), step.sql);
+          std::string sql = fmt::format(
+              "BEGIN; SET LOCAL search_path = {}, public; SET LOCAL medmigrate.run_id = '{}'; "
+              "SET LOCAL medmigrate.capture_run = '{}'; {}; COMMIT",
+              target_.QuoteIdent(ctx_->schema), ctx_->run_id, capture ? ctx_->run_id : 0, body);
           Status s = target_.Exec(sql);
           if (!s.ok() && target_.is_open()) (void)target_.Exec("ROLLBACK");
           return s;
@@ -242,6 +305,24 @@ class Worker {
   }
 
   pg::Connection& target() { return target_; }
+
+  // Soft-deletes what left the source (incremental runs), once the entity's
+  // chunks are loaded.
+  Result<DeleteCounts> Deletes(const spec::EntitySpec& entity) {
+    auto it = ctx_->changes.find(entity.name);
+    static const std::vector<int64_t> kNone;
+    const std::vector<int64_t>& vanished = it == ctx_->changes.end() ? kNone : it->second.vanished;
+    DeleteCounts counts;
+    MM_RETURN_IF_ERROR(WithRetries(
+        *ctx_, "delete." + entity.name,
+        [&]() -> Status {
+          MM_ASSIGN_OR_RETURN(counts, ApplyDeletes(target_, entity, vanished, ctx_->run_id,
+                                                   ctx_->schema));
+          return Status::Ok();
+        },
+        [&] { return ConnectTarget(); }));
+    return counts;
+  }
 
   // Frees an entity's transformer, loader and batch buffers: a worker holds
   // one entity's worth of memory at a time, however many entities it serves.
@@ -257,10 +338,16 @@ class Worker {
     load::TransformedBatch batch;
   };
 
+  // The session's medmigrate.capture_run: the run while loading a captured table.
+  Status ApplyCapture() {
+    return target_.Exec(fmt::format("SET medmigrate.capture_run = '{}'", capture_));
+  }
+
   Status ConnectTarget() {
     MM_ASSIGN_OR_RETURN(target_, pg::Connection::Open(ctx_->options->target_url, "target database",
                                                       "medmigrate loader"));
     MM_RETURN_IF_ERROR(target_.Exec("SET synchronous_commit = off"));
+    MM_RETURN_IF_ERROR(ApplyCapture());
     // Every reference a batch writes was checked in SQL in the same
     // transaction (load/batch_loader.h), and no one else writes the target
     // while we hold the run lock, so the foreign keys' per-row triggers only
@@ -300,6 +387,7 @@ class Worker {
   std::map<std::string, std::unique_ptr<Stage>> stages_;
   extract::RawBatch raw_;
   CopyRow row_;
+  std::string capture_;
 };
 
 bool DependenciesComplete(const RunContext& ctx, const spec::EntitySpec& e) {
@@ -388,6 +476,21 @@ void WorkerLoop(RunContext& ctx) {
     Status s = worker.RunChunk(chunk);
     worker.ReleaseStage(entity);
     if (s.ok()) s = store.MarkChunkDone(ctx.run_id, entity, chunk.checkpoint.chunk);
+    bool last_chunk = false;
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(sh.mu);
+      last_chunk = --sh.open_chunks[entity] == 0;
+    }
+    if (s.ok() && last_chunk && ctx.incremental) {
+      Result<DeleteCounts> d = worker.Deletes(*ctx.spec->Find(entity));
+      if (d.ok()) {
+        std::lock_guard<std::mutex> lock(sh.mu);
+        sh.progress[entity].deleted += d->deleted;
+        sh.progress[entity].warnings += d->warnings;
+      } else {
+        s = d.status().Prepend("delete." + entity);
+      }
+    }
     std::vector<const spec::PostLoadStep*> steps;
     bool entity_done = false;
     {
@@ -396,7 +499,7 @@ void WorkerLoop(RunContext& ctx) {
       if (!s.ok()) {
         if (sh.error.ok() && !(s.code() == StatusCode::kAborted && g_stop.load())) sh.error = s;
         sh.progress[entity].state = "failed";
-      } else if (--sh.open_chunks[entity] == 0) {
+      } else if (last_chunk) {
         entity_done = true;
         sh.complete.insert(entity);
         sh.progress[entity].state = "succeeded";
@@ -506,15 +609,79 @@ Progress Snapshot(RunContext& ctx, std::string* current, int64_t* done, int64_t*
   return p;
 }
 
+// Watermarks for every run; for incremental runs also what each entity reads
+// and soft-deletes, and the row hashes of hash-detected entities. Several
+// entities at once, each thread with its own reader and target connection.
+Status FindAllChanges(RunContext& ctx) {
+  const MigrateOptions& o = *ctx.options;
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first_error;
+  auto work = [&] {
+    auto fail = [&](const Status& s) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = s;
+    };
+    Result<extract::LegacyReader> reader = OpenReader(ctx, "plan.open");
+    if (!reader.ok()) return fail(reader.status());
+    pg::Connection target;
+    auto connect = [&]() -> Status {
+      MM_ASSIGN_OR_RETURN(target, pg::Connection::Open(o.target_url, "target database",
+                                                       "medmigrate planner"));
+      return Status::Ok();
+    };
+    if (Status s = connect(); !s.ok()) return fail(s);
+    for (size_t i; (i = next++) < ctx.entities.size();) {
+      const spec::EntitySpec& e = *ctx.entities[i];
+      const spec::EntitySpec& source = e.explode ? *ctx.spec->Find(e.explode->parent) : e;
+      EntityChanges changes;
+      std::vector<std::pair<int64_t, int64_t>> hashes;
+      Status s = WithRetries(
+          ctx, "plan." + e.name,
+          [&]() -> Status {
+            ChangeQuery q;
+            q.incremental = ctx.incremental;
+            q.overlap_seconds = o.overlap_seconds;
+            if (ctx.incremental && !e.updated_at.empty()) {
+              MM_ASSIGN_OR_RETURN(q.previous_watermark, PreviousWatermark(target, e.name));
+            }
+            MM_ASSIGN_OR_RETURN(changes, FindChanges(*reader, target, e, source, q));
+            if (ctx.incremental && e.changes == spec::ChangeDetection::kHash) {
+              MM_ASSIGN_OR_RETURN(hashes, LoadRowHashes(target, e.name));
+            }
+            return Status::Ok();
+          },
+          [&]() -> Status {
+            MM_RETURN_IF_ERROR(reader->Reconnect());
+            return connect();
+          });
+      if (!s.ok()) return fail(s.Prepend(e.name));
+      std::lock_guard<std::mutex> lock(mu);
+      ctx.changes[e.name] = std::move(changes);
+      if (ctx.incremental && e.changes == spec::ChangeDetection::kHash) {
+        ctx.hashes[e.name] = std::move(hashes);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  size_t n = std::min<size_t>(static_cast<size_t>(o.max_concurrency), ctx.entities.size());
+  for (size_t i = 0; i < std::max<size_t>(n, 1); ++i) threads.emplace_back(work);
+  for (std::thread& t : threads) t.join();
+  return first_error;
+}
+
 }  // namespace
 
 void RequestStop() { g_stop.store(true); }
 
 Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   g_stop.store(false);
-  if (o.type != "full") {
-    return Status::InvalidArgument(fmt::format(
-        "--type '{}' is not supported yet: use full", o.type));
+  if (o.type != "full" && o.type != "incremental") {
+    return Status::InvalidArgument(
+        fmt::format("--type '{}' is not a run type: use full or incremental", o.type));
+  }
+  if (o.overlap_seconds < 0 || o.overlap_seconds > 7 * 86400) {
+    return Status::InvalidArgument("--overlap-seconds must be from 0 to 604800 (a week)");
   }
   if (o.batch_size < 1 || o.batch_size > 1000000) {
     return Status::InvalidArgument("--batch-size must be from 1 to 1000000 rows");
@@ -572,10 +739,33 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     dry_run = prior.dry_run;
     ctx.run_id = prior.id;
   }
+  if (dry_run && (o.type == "incremental")) {
+    return Status::InvalidArgument(
+        "--dry-run works with --type full only: an incremental run's changes are found against "
+        "the target it would write");
+  }
   MM_ASSIGN_OR_RETURN(ctx.entities, SelectEntities(spec, names, control));
   for (const auto* e : ctx.entities) ctx.selected.insert(e->name);
+  ctx.incremental = o.type == "incremental";
+  if (o.resume) {
+    MM_ASSIGN_OR_RETURN(track::RunRecord prior, store.GetRun(*o.resume));
+    ctx.incremental = prior.type == "incremental";
+  }
+  if (ctx.incremental) {
+    // Changes are found against what a succeeded run loaded.
+    for (const spec::EntitySpec* e : ctx.entities) {
+      MM_ASSIGN_OR_RETURN(bool loaded, EverLoaded(control, e->name));
+      if (!loaded) {
+        return Status::FailedPrecondition(fmt::format(
+            "incremental: {} has no succeeded full migration to continue from: run "
+            "'medmigrate migrate --type full' first",
+            e->name));
+      }
+    }
+  }
 
   nlohmann::json opts = {{"batch_size", o.batch_size},
+                         {"overlap_seconds", o.overlap_seconds},
                          {"max_concurrency", o.max_concurrency},
                          {"max_retries", o.max_retries},
                          {"legacy", MaskUrl(o.legacy_url)},
@@ -583,6 +773,23 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   if (!o.resume) {
     MM_ASSIGN_OR_RETURN(ctx.run_id, store.CreateRun(o.type, dry_run, names, opts, spec.name,
                                                     spec.checksum, std::nullopt));
+  }
+  if (!dry_run) {
+    // Before-images for rollback: the tables this run may write.
+    std::vector<std::string> tables;
+    for (const spec::EntitySpec* e : ctx.entities) tables.push_back(e->name);
+    for (const spec::PostLoadStep& st : spec.post_load) {
+      for (const std::string& t : st.writes) {
+        if (std::find(tables.begin(), tables.end(), t) == tables.end()) tables.push_back(t);
+      }
+    }
+    Result<std::map<std::string, bool>> capture =
+        PrepareCapture(control, tables, ctx.run_id, ctx.incremental);
+    if (!capture.ok()) {
+      (void)store.FinishRun(ctx.run_id, "failed", capture.status().message());
+      return capture.status().Prepend("capture");
+    }
+    ctx.capture = std::move(capture).value();
   }
   MigrateOptions effective = o;
   effective.dry_run = dry_run;
@@ -655,18 +862,25 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     Result<std::map<std::string, std::vector<track::Checkpoint>>> existing =
         store.Checkpoints(ctx.run_id);
     if (!existing.ok()) return finish("failed", existing.status());
+    Status found = FindAllChanges(ctx);
+    if (!found.ok()) return finish("failed", found.Prepend("plan"));
     for (const spec::EntitySpec* e : ctx.entities) {
       const spec::EntitySpec& source =
           e->explode ? *spec.Find(e->explode->parent) : *e;
+      const EntityChanges& changes = ctx.changes[e->name];
       extract::KeyRange range_value;
-      Status planned = WithRetries(
-          ctx, "plan." + e->name,
-          [&]() -> Status {
-            MM_ASSIGN_OR_RETURN(range_value, planner->Range(source));
-            return Status::Ok();
-          },
-          [&] { return planner->Reconnect(); });
-      if (!planned.ok()) return finish("failed", planned.Prepend("plan." + e->name));
+      if (changes.keyed) {
+        range_value.rows = static_cast<int64_t>(changes.keys.size());
+      } else {
+        Status planned = WithRetries(
+            ctx, "plan." + e->name,
+            [&]() -> Status {
+              MM_ASSIGN_OR_RETURN(range_value, planner->Range(source));
+              return Status::Ok();
+            },
+            [&] { return planner->Reconnect(); });
+        if (!planned.ok()) return finish("failed", planned.Prepend("plan." + e->name));
+      }
       const extract::KeyRange* range = &range_value;
       EntityProgress& p = shared.progress[e->name];
       p.entity = e->name;
@@ -674,8 +888,33 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
       // Exploded child rows are not known until read.
       p.total = e->explode ? -1 : range->rows;
       (void)store.InitEntity(ctx.run_id, e->name);
+      if (changes.watermark) {
+        // A resumed run keeps its first snapshot's: later changes are read next time.
+        (void)control.Query(
+            "UPDATE medmigrate.run_entities SET watermark = coalesce(watermark, $3) "
+            "WHERE run_id = $1 AND entity = $2",
+            {std::to_string(ctx.run_id), e->name, *changes.watermark});
+      }
       std::vector<track::Checkpoint> plan = (*existing)[e->name];
-      if (plan.empty()) {
+      if (plan.empty() && changes.keyed) {
+        // Chunks of about equal numbers of changed keys.
+        const std::vector<int64_t>& keys = changes.keys;
+        int64_t per_chunk = std::max<int64_t>(int64_t{o.batch_size} * 2, 1);
+        int64_t n = std::clamp<int64_t>(static_cast<int64_t>(keys.size()) / per_chunk, 1,
+                                        o.max_concurrency * 2);
+        int64_t size = static_cast<int64_t>(keys.size());
+        for (int64_t i = 0; i < n; ++i) {
+          track::Checkpoint c;
+          c.chunk = static_cast<int>(i);
+          int64_t b = size * i / n;
+          c.lo = b == 0 ? (keys.empty() ? 0 : keys.front() - 1) : keys[static_cast<size_t>(b - 1)];
+          c.last_key = c.lo;
+          if (i + 1 < n) c.hi = keys[static_cast<size_t>(size * (i + 1) / n - 1)];
+          Status s = store.PlanChunk(ctx.run_id, e->name, c);
+          if (!s.ok()) return finish("failed", s);
+          plan.push_back(c);
+        }
+      } else if (plan.empty()) {
         int64_t per_chunk = std::max<int64_t>(int64_t{o.batch_size} * 2, 1);
         int64_t n = std::clamp<int64_t>(range->rows / per_chunk, 1, o.max_concurrency * 2);
         int64_t lo = range->min - 1;
@@ -700,6 +939,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
               p.loaded = c.loaded;
               p.rejected = c.rejected;
               p.warnings = c.warnings;
+              p.deleted = c.deleted;
             }
           }
         }

@@ -32,6 +32,7 @@ struct EntityProgress {
   int64_t loaded = 0;
   int64_t rejected = 0;
   int64_t warnings = 0;
+  int64_t deleted = 0;        // soft-deleted (incremental runs)
   double seconds = 0;         // since the entity started
 };
 
@@ -44,7 +45,7 @@ struct Progress {
 struct MigrateOptions {
   std::string legacy_url;
   std::string target_url;
-  std::string type = "full";          // only "full" for now
+  std::string type = "full";          // full | incremental (docs/engine.md)
   std::vector<std::string> entities;  // empty: every entity of the spec
   bool dry_run = false;
   int batch_size = 10000;             // rows per batch (and per target transaction)
@@ -52,6 +53,9 @@ struct MigrateOptions {
   int max_retries = 5;                // per batch, for transient faults
   std::optional<int64_t> resume;      // continue this interrupted or failed run
   std::string spec_path;              // empty: the embedded MDW spec
+  // Incremental runs re-read rows whose updated_at is this much older than
+  // the last run's watermark: transactions that committed late.
+  int overlap_seconds = 300;
   std::string log_dir = ".medmigrate/logs";  // <target db>-run-<id>.jsonl; empty: none
   // Called from a monitor thread about twice a second, and once at the end.
   std::function<void(const Progress&)> on_progress;

@@ -99,12 +99,24 @@ struct ExplodeSpec {
   std::string column;  // the source column holding the JSON array
 };
 
+// How an incremental run finds the source rows that changed since the last run.
+// Every mode also takes up keys the target has never seen (new rows) and
+// soft-deletes target rows whose key left the source.
+enum class ChangeDetection {
+  kUpdatedAt,  // rows whose `updated_at` is at or after the last run's watermark (less an overlap)
+  kHash,       // every row is read; those whose hash differs from the one last loaded go on
+  kNewKeys,    // append-only: only keys the target does not hold yet
+};
+
 struct EntitySpec {
   std::string name;          // the target table; also the UUID prefix
   std::string source_table;  // a legacy table, or
   std::string source_query;  // a SELECT (may join) exposing `key` and every source column
   std::string key = "id";    // integer key: chunks, checkpoints, legacy ids
   std::string updated_at;    // source column for incremental runs; empty: none
+  // `changes = "updated_at" | "hash" | "new_keys"`; the default is updated_at
+  // when the entity names one, else hash.
+  ChangeDetection changes = ChangeDetection::kHash;
   std::vector<ColumnSpec> columns;
   std::optional<ExplodeSpec> explode;
   // Entities whose rows must be loaded first: every kReference target and the
@@ -122,6 +134,13 @@ struct PostLoadStep {
   std::string name;
   std::vector<std::string> after;
   std::string sql;
+  // In an incremental run, when set, instead of `sql`: the same work limited
+  // to the rows the run changed (medmigrate.row_images of the run named by
+  // current_setting('medmigrate.run_id')).
+  std::string incremental_sql;
+  // Target tables the step writes besides the entities' own: their changes
+  // are recorded for rollback like the load's.
+  std::vector<std::string> writes;
 };
 
 struct MappingSpec {

@@ -71,12 +71,13 @@ const std::vector<KindDef>& KindDefs() {
 
 constexpr std::array<std::string_view, 5> kTopKeys = {"name", "version", "uuid_namespace", "entity",
                                                       "post_load"};
-constexpr std::array<std::string_view, 7> kEntityKeys = {"name",       "table",   "query", "key",
-                                                         "updated_at", "explode", "column"};
+constexpr std::array<std::string_view, 8> kEntityKeys = {
+    "name", "table", "query", "key", "updated_at", "changes", "explode", "column"};
 constexpr std::array<std::string_view, 2> kExplodeKeys = {"parent", "column"};
 constexpr std::array<std::string_view, 5> kEnumKeys = {"values", "aliases", "unknown", "raw_column",
                                                        "reason"};
-constexpr std::array<std::string_view, 3> kPostLoadKeys = {"name", "after", "sql"};
+constexpr std::array<std::string_view, 5> kPostLoadKeys = {"name", "after", "sql",
+                                                           "incremental_sql", "writes"};
 
 template <typename Range>
 std::string JoinNames(const Range& names) {
@@ -385,6 +386,25 @@ Result<EntitySpec> Parser::ParseEntity(const toml::table& t, EntityPos* pos) con
   }
   MM_ASSIGN_OR_RETURN(std::optional<std::string> updated_at, OptString(t, "updated_at", where));
   if (updated_at) e.updated_at = *updated_at;
+  e.changes = e.updated_at.empty() ? ChangeDetection::kHash : ChangeDetection::kUpdatedAt;
+  MM_ASSIGN_OR_RETURN(std::optional<std::string> changes, OptString(t, "changes", where));
+  if (changes) {
+    if (*changes == "updated_at") {
+      if (e.updated_at.empty()) {
+        return Err(*t.get("changes"),
+                   fmt::format("{} has changes = \"updated_at\" but no 'updated_at' column", where));
+      }
+      e.changes = ChangeDetection::kUpdatedAt;
+    } else if (*changes == "hash") {
+      e.changes = ChangeDetection::kHash;
+    } else if (*changes == "new_keys") {
+      e.changes = ChangeDetection::kNewKeys;
+    } else {
+      return Err(*t.get("changes"),
+                 fmt::format("'changes' in {} is '{}': use updated_at, hash or new_keys", where,
+                             *changes));
+    }
+  }
 
   MM_ASSIGN_OR_RETURN(
       const toml::table* explode,
@@ -666,6 +686,9 @@ Result<PostLoadStep> Parser::ParsePostLoad(const toml::table& t, PostLoadPos* po
                fmt::format("{} needs 'after': the entities whose load it follows", where));
   }
   MM_ASSIGN_OR_RETURN(step.sql, ReqString(t, "sql", where));
+  MM_ASSIGN_OR_RETURN(std::optional<std::string> incremental, OptString(t, "incremental_sql", where));
+  if (incremental) step.incremental_sql = *incremental;
+  MM_ASSIGN_OR_RETURN(step.writes, StringArray(t, "writes", where));
   return step;
 }
 
