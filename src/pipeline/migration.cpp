@@ -38,8 +38,6 @@ using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_stop{false};
 
-// The advisory lock key of "a migration runs on this target" ('mmig').
-constexpr int64_t kRunLockKey = 0x6d6d6967;
 
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();

@@ -23,6 +23,9 @@
 
 namespace medmigrate::pipeline {
 
+// The advisory lock key of "a run (or a rollback) holds this target" ('mmig').
+constexpr int64_t kRunLockKey = 0x6d6d6967;
+
 // A moment of a run, for progress bars and the live status row.
 struct EntityProgress {
   std::string entity;
