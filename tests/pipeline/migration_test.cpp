@@ -22,6 +22,7 @@
 #include "spec/spec_parser.h"
 #include "support/pg_fixture.h"
 #include "support/process.h"
+#include "pipeline/target_content.h"
 
 namespace medmigrate::pipeline {
 namespace {
@@ -29,30 +30,6 @@ namespace {
 using testing::QueryInt;
 using testing::QueryString;
 using testing::TestDatabase;
-
-// Every table the migration writes, for content comparisons.
-std::vector<std::string> TargetTables() {
-  std::vector<std::string> out;
-  Result<spec::MappingSpec> mdw = spec::DefaultSpec();
-  if (!mdw.ok()) {
-    ADD_FAILURE() << mdw.status().message();
-    return out;
-  }
-  const spec::MappingSpec& m = mdw.value();
-  for (const spec::EntitySpec& e : m.entities) out.push_back(e.name);
-  out.push_back("state_analytics");
-  return out;
-}
-
-// A hash of a table's content, ignoring when derived rows were computed (and
-// so the time an order has spent so far in its current state).
-std::string TableHash(pg::Connection& c, const std::string& table) {
-  return QueryString(
-      c, "SELECT coalesce(md5(string_agg(j, E'\\n' ORDER BY j)), 'empty') FROM "
-         "(SELECT (to_jsonb(t) - 'computed_at' - CASE WHEN to_jsonb(t) ->> 'is_current' = 'true' "
-         "THEN 'time_in_state' ELSE '' END)::text AS j FROM public." +
-             table + " t) x");
-}
 
 std::map<std::string, std::string> ContentHashes(pg::Connection& c) {
   std::map<std::string, std::string> out;

@@ -1,0 +1,320 @@
+// Incremental runs, rollback and cleanup on real PostgreSQL: a generated
+// legacy database, a full run, the legacy application's changes (generate
+// --mutate, or a writer running alongside), then incremental runs whose
+// target must equal a fresh full migration of the changed legacy database.
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "generate/legacy_generator.h"
+#include "generate/mutator.h"
+#include "pipeline/migration.h"
+#include "pipeline/rollback.h"
+#include "pipeline/target_content.h"
+#include "schema/migrator.h"
+#include "support/pg_fixture.h"
+#include "support/process.h"
+#include "support/test_macros.h"
+
+namespace medmigrate::pipeline {
+namespace {
+
+using testing::QueryInt;
+using testing::QueryString;
+using testing::TestDatabase;
+
+class IncrementalTest : public ::testing::Test {
+ protected:
+  // Each test changes its legacy database, so each has its own.
+  void SetUp() override {
+    legacy_ = std::make_unique<TestDatabase>("legacy");
+    generate::GenerateOptions g;
+    g.url = legacy_->url();
+    g.scale = generate::Scale::kTiny;
+    g.seed = 21;
+    g.truth_path = testing::MakeTempDir("truth") + "/truth.json";
+    ASSERT_TRUE(generate::GenerateLegacy(g).ok());
+  }
+
+  std::unique_ptr<TestDatabase> NewTarget() {
+    auto t = std::make_unique<TestDatabase>("target");
+    auto r = schema::InitSchemas(t->url(), {});
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return t;
+  }
+
+  MigrateOptions Options(const TestDatabase& target, const std::string& type = "full") {
+    MigrateOptions o;
+    o.legacy_url = legacy_->url();
+    o.target_url = target.url();
+    o.type = type;
+    o.batch_size = 500;
+    o.max_concurrency = 3;
+    o.log_dir = testing::MakeTempDir("logs");
+    return o;
+  }
+
+  MigrationSummary Run(const TestDatabase& target, const std::string& type = "full") {
+    Result<MigrationSummary> s = RunMigration(Options(target, type));
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (!s.ok()) return {};
+    EXPECT_EQ(s->state, "succeeded") << s->error;
+    for (const auto& e : s->entities) {
+      EXPECT_EQ(e.read, e.loaded + e.rejected + e.merged) << type << " " << e.entity;
+      EXPECT_EQ(e.loaded, e.inserted + e.updated + e.unchanged) << type << " " << e.entity;
+    }
+    return *s;
+  }
+
+  nlohmann::json Mutate(uint64_t seed) {
+    generate::MutateOptions m;
+    m.url = legacy_->url();
+    m.seed = seed;
+    m.fraction = 0.02;
+    m.truth_path = testing::MakeTempDir("mutation") + "/mutation.json";
+    auto r = generate::MutateLegacy(m);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return nlohmann::json::parse(std::ifstream(m.truth_path));
+  }
+
+  // The incremental target's live rows equal a fresh full migration's rows.
+  void ExpectEqualsFreshFullMigration(pg::Connection& incremental) {
+    auto fresh = NewTarget();
+    Run(*fresh);
+    pg::Connection f = fresh->Connect();
+    auto want = TargetHashes(f, /*live_only=*/true);
+    auto got = TargetHashes(incremental, /*live_only=*/true);
+    for (const auto& [table, hash] : want) EXPECT_EQ(got[table], hash) << table;
+  }
+
+  std::unique_ptr<TestDatabase> legacy_;
+};
+
+int64_t Count(const MigrationSummary& s, const std::string& entity,
+              int64_t track::EntityCounts::*field) {
+  for (const auto& e : s.entities) {
+    if (e.entity == entity) return e.*field;
+  }
+  ADD_FAILURE() << "no entity " << entity;
+  return -1;
+}
+
+TEST_F(IncrementalTest, AfterMutationEqualsAFreshFullMigrationAndSoftDeletesTheDeletedKeys) {
+  auto target = NewTarget();
+  Run(*target);
+  pg::Connection t = target->Connect();
+  std::set<int64_t> orders_before;
+  {
+    auto r = t.Query("SELECT legacy_id FROM orders");
+    ASSERT_TRUE(r.ok());
+    for (int i = 0; i < r->rows(); ++i) orders_before.insert(r->GetInt(i, 0));
+  }
+  nlohmann::json truth = Mutate(5);
+  MigrationSummary inc = Run(*target, "incremental");
+  EXPECT_EQ(inc.type, "incremental");
+  ExpectEqualsFreshFullMigration(t);
+
+  // Every mutated kind shows up in the report.
+  EXPECT_GT(Count(inc, "orders", &track::EntityCounts::inserted), 0);
+  EXPECT_GT(Count(inc, "orders", &track::EntityCounts::updated), 0);
+  EXPECT_GT(Count(inc, "orders", &track::EntityCounts::deleted), 0);
+  // auth_user name changes (no updated_at) are found by row hash.
+  EXPECT_GT(Count(inc, "profiles", &track::EntityCounts::updated), 0);
+  // Far fewer rows read than the full run's.
+  EXPECT_LT(Count(inc, "instruction_states", &track::EntityCounts::read),
+            QueryInt(t, "SELECT count(*) FROM instruction_states") / 5);
+
+  // Soft-deleted orders: exactly the deleted keys that were loaded, plus the
+  // orders whose patient was deleted (a fresh migration rejects those), each
+  // recorded as a parent_deleted warning.
+  std::set<int64_t> deleted_keys;
+  for (const auto& id : truth["deleted"]["dispatch_order"]) {
+    if (orders_before.count(id.get<int64_t>())) deleted_keys.insert(id.get<int64_t>());
+  }
+  ASSERT_FALSE(deleted_keys.empty());
+  std::set<int64_t> soft;
+  {
+    auto r = t.Query("SELECT legacy_id FROM orders WHERE deleted_at IS NOT NULL");
+    ASSERT_TRUE(r.ok());
+    for (int i = 0; i < r->rows(); ++i) soft.insert(r->GetInt(i, 0));
+  }
+  std::set<int64_t> cascaded;
+  {
+    auto r = t.Query(fmt::format(
+        "SELECT legacy_id::bigint FROM medmigrate.warnings WHERE run_id = {} AND entity = "
+        "'orders' AND reason = 'parent_deleted'",
+        inc.run_id));
+    ASSERT_TRUE(r.ok());
+    for (int i = 0; i < r->rows(); ++i) cascaded.insert(r->GetInt(i, 0));
+  }
+  std::set<int64_t> expected = deleted_keys;
+  expected.insert(cascaded.begin(), cascaded.end());
+  EXPECT_EQ(soft, expected);
+  for (int64_t k : cascaded) EXPECT_FALSE(deleted_keys.count(k)) << k;
+  EXPECT_EQ(Count(inc, "orders", &track::EntityCounts::deleted), static_cast<int64_t>(soft.size()));
+
+  // A second incremental run on an unchanged legacy database writes nothing.
+  auto before = TargetHashes(t, false, /*exact=*/true);
+  MigrationSummary again = Run(*target, "incremental");
+  for (const auto& e : again.entities) {
+    EXPECT_EQ(e.inserted + e.updated + e.deleted, 0) << e.entity;
+  }
+  auto after = TargetHashes(t, false, /*exact=*/true);
+  for (const auto& [table, hash] : before) EXPECT_EQ(after[table], hash) << table;
+}
+
+TEST_F(IncrementalTest, RowsWrittenDuringARunAreInThatRunOrTheNext) {
+  auto target = NewTarget();
+  Run(*target);
+  // The legacy application keeps writing, in short transactions: new orders
+  // and states, and updates of existing orders, while incremental runs go.
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    pg::Connection l = legacy_->Connect();
+    for (int i = 0; !stop.load() && i < 400; ++i) {
+      Status s = l.Exec(
+          "BEGIN;"
+          "WITH o AS (INSERT INTO dispatch_order (order_number, patient_id, doctor_id, office_id, "
+          "status, total_price, currency, due_date, notes, created_at, updated_at) "
+          "SELECT 'W' || nextval('dispatch_order_id_seq'), patient_id, doctor_id, office_id, "
+          "'new', 10.00, currency, due_date, '', now(), now() FROM dispatch_order "
+          "ORDER BY id LIMIT 1 RETURNING id) "
+          "INSERT INTO dispatch_state (order_id, instruction, state_code, previous_state_code, "
+          "changed_by_id, changed_at, note) SELECT id, 'created', 0, NULL, NULL, now(), '' "
+          "FROM o;"
+          "UPDATE dispatch_order SET notes = 'edited ' || clock_timestamp()::text, "
+          "updated_at = now() WHERE id = (SELECT id FROM dispatch_order ORDER BY random() LIMIT 1);"
+          "COMMIT");
+      if (!s.ok()) {
+        ADD_FAILURE() << s.message();
+        break;
+      }
+      ++writes;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  while (writes.load() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  Run(*target, "incremental");
+  Run(*target, "incremental");
+  stop.store(true);
+  writer.join();
+  EXPECT_GT(writes.load(), 20);
+  Run(*target, "incremental");
+  pg::Connection t = target->Connect();
+  ExpectEqualsFreshFullMigration(t);
+}
+
+TEST_F(IncrementalTest, RollbackOfAnIncrementalAndOfAFullRunRestoresTheTarget) {
+  auto target = NewTarget();
+  pg::Connection t = target->Connect();
+  auto empty = TargetHashes(t, false, /*exact=*/true);
+  MigrationSummary full = Run(*target);
+  auto after_full = TargetHashes(t, false, /*exact=*/true);
+  Mutate(9);
+  MigrationSummary inc = Run(*target, "incremental");
+
+  // Not the latest run: refused.
+  auto refused = RollbackRun(target->url(), full.run_id);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("not the latest"), std::string::npos);
+
+  ASSERT_OK_AND_ASSIGN(RollbackSummary undo, RollbackRun(target->url(), inc.run_id));
+  EXPECT_GT(undo.restored["public.orders"], 0);
+  auto restored = TargetHashes(t, false, /*exact=*/true);
+  for (const auto& [table, hash] : after_full) EXPECT_EQ(restored[table], hash) << table;
+  EXPECT_EQ(QueryString(t, "SELECT state FROM medmigrate.runs WHERE id = " +
+                               std::to_string(inc.run_id)),
+            "rolled_back");
+  // Rolled back twice: refused.
+  EXPECT_FALSE(RollbackRun(target->url(), inc.run_id).ok());
+
+  // The next incremental run continues from the full run, as if the rolled
+  // back one never happened, and brings the same changes again.
+  Run(*target, "incremental");
+  ExpectEqualsFreshFullMigration(t);
+
+  // A full run over a loaded target (updates captured), rolled back.
+  auto before_second = TargetHashes(t, false, /*exact=*/true);
+  Mutate(10);
+  MigrationSummary second = Run(*target);
+  ASSERT_OK(RollbackRun(target->url(), second.run_id).status());
+  auto back = TargetHashes(t, false, /*exact=*/true);
+  for (const auto& [table, hash] : before_second) EXPECT_EQ(back[table], hash) << table;
+
+  // Every run rolled back, latest first: the target is empty again.
+  auto runs = t.Query(
+      "SELECT id FROM medmigrate.runs WHERE state <> 'rolled_back' ORDER BY id DESC");
+  ASSERT_TRUE(runs.ok());
+  for (int i = 0; i < runs->rows(); ++i) {
+    ASSERT_OK(RollbackRun(target->url(), runs->GetInt(i, 0)).status());
+  }
+  auto none = TargetHashes(t, false, /*exact=*/true);
+  for (const auto& [table, hash] : empty) EXPECT_EQ(none[table], hash) << table;
+}
+
+TEST_F(IncrementalTest, IncrementalWithoutAFullRunIsRefused) {
+  auto target = NewTarget();
+  auto r = RunMigration(Options(*target, "incremental"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("run 'medmigrate migrate --type full' first"),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST_F(IncrementalTest, CliRollbackNeedsConfirmAndCleanupKeepsTheLatestRun) {
+  auto target = NewTarget();
+  std::string work = testing::MakeTempDir("cli");
+  std::vector<std::string> urls = {"--legacy-url", legacy_->url(), "--target-url", target->url()};
+  auto args = [&](std::vector<std::string> a, bool legacy = true) {
+    std::vector<std::string> out = std::move(a);
+    out.insert(out.end(), urls.begin() + (legacy ? 0 : 2), urls.end());
+    return out;
+  };
+  testing::ProcessOptions in_work;
+  in_work.cwd = work;
+  ASSERT_EQ(testing::RunMedmigrate(args({"migrate"}), in_work).exit_code, 0);
+  Mutate(3);
+  auto inc = testing::RunMedmigrate(args({"migrate", "--type", "incremental", "--json"}), in_work);
+  ASSERT_EQ(inc.exit_code, 0) << inc.err;
+  auto summary = nlohmann::json::parse(inc.out);
+  int64_t run = summary["run_id"].get<int64_t>();
+
+  auto no_confirm = testing::RunMedmigrate(args({"rollback", std::to_string(run)}, false));
+  EXPECT_NE(no_confirm.exit_code, 0);
+  EXPECT_NE(no_confirm.err.find("--confirm"), std::string::npos) << no_confirm.err;
+  auto not_latest = testing::RunMedmigrate(args({"rollback", "1", "--confirm"}, false));
+  EXPECT_NE(not_latest.exit_code, 0);
+  EXPECT_NE(not_latest.err.find("not the latest"), std::string::npos) << not_latest.err;
+  auto ok = testing::RunMedmigrate(args({"rollback", std::to_string(run), "--confirm"}, false));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("rolled back"), std::string::npos);
+
+  // Cleanup of everything older than 0 days: the rolled back run's records
+  // go, the latest succeeded run's (run 1) stay.
+  pg::Connection t = target->Connect();
+  int64_t kept_checkpoints = QueryInt(t, "SELECT count(*) FROM medmigrate.checkpoints WHERE run_id = 1");
+  ASSERT_GT(kept_checkpoints, 0);
+  auto clean = testing::RunMedmigrate(
+      args({"cleanup", "--days", "0", "--log-dir", work + "/.medmigrate/logs", "--json"}, false));
+  ASSERT_EQ(clean.exit_code, 0) << clean.err;
+  auto freed = nlohmann::json::parse(clean.out);
+  EXPECT_EQ(freed["runs"].get<int64_t>(), 1);
+  EXPECT_GT(freed["rows"]["row_images"].get<int64_t>(), 0);
+  EXPECT_EQ(freed["log_files"].get<int64_t>(), 1);
+  EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.row_images WHERE run_id = " +
+                            std::to_string(run)),
+            0);
+  EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.checkpoints WHERE run_id = 1"),
+            kept_checkpoints);
+  auto bad = testing::RunMedmigrate(args({"cleanup", "--days", "-3"}, false));
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace medmigrate::pipeline
