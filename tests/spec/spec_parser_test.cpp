@@ -71,7 +71,13 @@ const std::vector<BadCase> kBadCases = {
      "t.toml:5:9: 'query' in entity 'a' must be a SELECT"},
     {"typo_in_entity_key", kHeader + "[[entity]]\nname = \"a\"\nsorce = \"a\"\n",
      "t.toml:5:1: unknown key 'sorce' in entity 'a' (allowed: name, table, query, key, "
-     "updated_at, explode, column)"},
+     "updated_at, changes, explode, column)"},
+    {"unknown_change_detection",
+     kHeader + "[[entity]]\nname = \"a\"\ntable = \"a\"\nchanges = \"sometimes\"\n",
+     "t.toml:6:11: 'changes' in entity 'a' is 'sometimes': use updated_at, hash or new_keys"},
+    {"updated_at_changes_without_column",
+     kHeader + "[[entity]]\nname = \"a\"\ntable = \"a\"\nchanges = \"updated_at\"\n",
+     "t.toml:6:11: entity 'a' has changes = \"updated_at\" but no 'updated_at' column"},
     {"typo_in_column_key",
      kHeader + kOffices +
          "  [[entity.column]]\n  target = \"name\"\n"
@@ -221,7 +227,8 @@ const std::vector<BadCase> kBadCases = {
      kHeader + kOffices + "[[post_load]]\nname = \"x\"\nafter = [\"offices\"]\n",
      "t.toml:9:1: post_load 'x' has no 'sql' (required)"},
     {"post_load_typo", kHeader + kOffices + "[[post_load]]\nname = \"x\"\nafterr = []\n",
-     "t.toml:11:1: unknown key 'afterr' in post_load 'x' (allowed: name, after, sql)"},
+     "t.toml:11:1: unknown key 'afterr' in post_load 'x' (allowed: name, after, sql, "
+     "incremental_sql, writes)"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, BadSpecTest, ::testing::ValuesIn(kBadCases),
