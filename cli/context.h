@@ -53,5 +53,7 @@ void AddDemoCommand(CLI::App& app, Context& ctx);
 void AddCheckCommand(CLI::App& app, Context& ctx);
 void AddMigrateCommand(CLI::App& app, Context& ctx);
 void AddRunsCommands(CLI::App& app, Context& ctx);
+void AddValidateCommand(CLI::App& app, Context& ctx);
+void AddReportCommand(CLI::App& app, Context& ctx);
 
 }  // namespace medmigrate::cli

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   medmigrate::cli::AddGenerateCommand(app, ctx);
   medmigrate::cli::AddMigrateCommand(app, ctx);
   medmigrate::cli::AddRunsCommands(app, ctx);
+  medmigrate::cli::AddValidateCommand(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);
 
   try {
