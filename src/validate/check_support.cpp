@@ -110,6 +110,7 @@ void Failures::Add(const std::string& legacy_id, const std::string& what) {
   r_->passed = r_->severity == "warning";
   if (!what.empty()) {
     auto& by = r_->details["failures_by_kind"];
+    if (!by.is_object()) by = nlohmann::json::object();
     by[what] = by.value(what, 0) + 1;
   }
   if (!legacy_id.empty() && r_->examples.size() < max_ &&

@@ -94,27 +94,31 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
               "con.conrelid AND a.attnum = k.n), "
               "(SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i) FROM "
               "unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = "
-              "con.confrelid AND a.attnum = k.n), pn.nspname "
+              "con.confrelid AND a.attnum = k.n), pn.nspname, "
+              "(SELECT string_agg(a.attname::text, ',' ORDER BY k.i) FROM "
+              "unnest(con.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = "
+              "con.conrelid AND a.attnum = k.n) "
               "FROM pg_constraint con JOIN pg_class pc ON pc.oid = con.confrelid "
               "JOIN pg_namespace pn ON pn.oid = pc.relnamespace "
               "WHERE con.contype = 'f' AND con.conrelid = $1::regclass ORDER BY con.conname",
               {table}));
   struct Fk {
-    std::string name, parent, cols, pcols;
+    std::string name, parent, cols, pcols, raw;  // raw: the column names unquoted
   };
   std::vector<Fk> fks;
   for (int i = 0; i < cat.rows(); ++i) {
     fks.push_back(Fk{std::string(cat.Get(i, 0)),
                      c.QuoteIdent(std::string(cat.Get(i, 4))) + "." +
                          c.QuoteIdent(std::string(cat.Get(i, 1))),
-                     std::string(cat.Get(i, 2)), std::string(cat.Get(i, 3))});
-    done.insert({std::string(cat.Get(i, 2)), std::string(cat.Get(i, 1))});
+                     std::string(cat.Get(i, 2)), std::string(cat.Get(i, 3)),
+                     std::string(cat.Get(i, 5))});
+    done.insert({std::string(cat.Get(i, 5)), std::string(cat.Get(i, 1))});
   }
   for (const spec::ColumnSpec& col : e.columns) {
     if (col.kind != spec::ColumnSpec::Kind::kReference) continue;
-    std::string qc = c.QuoteIdent(col.target);
-    if (done.count({qc, col.ref_entity})) continue;
-    fks.push_back(Fk{"spec:" + col.target, "public." + c.QuoteIdent(col.ref_entity), qc, "id"});
+    if (done.count({col.target, col.ref_entity})) continue;
+    fks.push_back(Fk{"spec:" + col.target, "public." + c.QuoteIdent(col.ref_entity),
+                     c.QuoteIdent(col.target), "id", col.target});
   }
   for (const Fk& f : fks) {
     std::vector<std::string> cs, ps;
@@ -141,8 +145,8 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
         fmt::format("SELECT count(*), {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p "
                     "WHERE {})",
                     ExamplesSql("c.legacy_id::text", n), table, not_null, f.parent, join),
-        f.cols, n, &fk));
-    columns[f.cols] = fk.failures - before;
+        f.raw, n, &fk));
+    columns[f.raw] = fk.failures - before;
   }
   fk.details["orphans_by_column"] = columns;
   MM_ASSIGN_OR_RETURN(auto rows, c.QueryValue("SELECT count(*) FROM " + table));
