@@ -352,6 +352,25 @@ MM_SECS=$(wall_seconds "$WORK/mm.time")
 MM_RSS_KB=$(time_field "$WORK/mm.time" 'Maximum resident set size (kbytes)')
 MM_STATE=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"])' "$WORK/mm.json")
 
+# (d) incremental: 1% of the legacy rows changed (generate --mutate on a copy,
+# so the generated database stays as it was), then an incremental run into
+# bench_target, which (a) filled.
+MUT=${LEGACY}_mutated
+admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $MUT WITH (FORCE)" \
+  -c "CREATE DATABASE $MUT TEMPLATE $LEGACY" >/dev/null
+(cd "$WORK" && "$BIN" generate --legacy-url "$(url "$MUT")" --mutate --mutate-fraction 0.01 \
+   --seed "$SEED" >"$WORK/mutate.out" 2>&1) || { cat "$WORK/mutate.out" >&2; exit 1; }
+log "medmigrate migrate --type incremental $MUT -> bench_target"
+(cd "$WORK" && /usr/bin/time -v -o "$WORK/inc.time" \
+   "$BIN" migrate --type incremental --legacy-url "$(url "$MUT")" --target-url "$(url bench_target)" \
+     --json --max-concurrency "$CONCURRENCY" >"$WORK/inc.json" 2>"$WORK/inc.stderr") || {
+  tail -20 "$WORK/inc.stderr" >&2
+  echo "migrate_bench.sh: incremental migrate failed (see $WORK/inc.stderr)" >&2
+  exit 1
+}
+INC_SECS=$(wall_seconds "$WORK/inc.time")
+admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $MUT WITH (FORCE)" >/dev/null
+
 # (b) the pipe
 recreate_db bench_pipe
 "$BIN" init --target-url "$(url bench_pipe)" >/dev/null
@@ -373,7 +392,7 @@ fi
 # Summary. Rows of the pipe = rows it loaded (it reads the same legacy rows as
 # medmigrate; the tables it filters lose only the rows medmigrate rejects).
 python3 - "$WORK" "$SCALE" "$SEED" "$CONCURRENCY" "$MM_SECS" "$MM_RSS_KB" "$MM_STATE" "$PIPE_SECS" \
-  "${SMALL_ROWS:-}" "${SMALL_SECS:-}" "${SMALL_RSS_KB:-}" <<'EOF'
+  "${SMALL_ROWS:-}" "${SMALL_SECS:-}" "${SMALL_RSS_KB:-}" "$INC_SECS" <<'EOF'
 import json, sys
 work, scale, seed, conc = sys.argv[1:5]
 mm_secs, mm_rss_kb, mm_state, pipe_secs = float(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
@@ -418,4 +437,12 @@ if not mismatches:
 peak = max(mm_rss_kb, int(small_rss) if small_rss else 0)
 print(f"target: end-to-end within 1.5x of the pipe: {'yes' if ratio <= 1.5 else 'no'} ({ratio:.2f})")
 print(f"target: peak RSS under 256 MB: {'yes' if mb(peak) < 256 else 'no'} ({mb(peak):.1f} MB)")
+inc_secs = float(sys.argv[12])
+inc = json.load(open(f"{work}/inc.json"))
+tot = lambda k: sum(e[k] for e in inc["entities"])
+print(f"incremental after 1% changed: {tot('read')} rows read, {tot('inserted')} inserted, "
+      f"{tot('updated')} updated, {tot('unchanged')} unchanged, {tot('deleted')} deleted in "
+      f"{inc_secs:.1f} s [state {inc['state']}]")
+share = inc_secs / mm_secs
+print(f"target: incremental under 10% of the full run's time: {'yes' if share < 0.10 else 'no'} ({share:.1%})")
 EOF

@@ -54,5 +54,7 @@ void AddCheckCommand(CLI::App& app, Context& ctx);
 void AddMigrateCommand(CLI::App& app, Context& ctx);
 void AddRunsCommands(CLI::App& app, Context& ctx);
 void AddRollbackCommands(CLI::App& app, Context& ctx);
+void AddValidateCommand(CLI::App& app, Context& ctx);
+void AddReportCommand(CLI::App& app, Context& ctx);
 
 }  // namespace medmigrate::cli

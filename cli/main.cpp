@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   medmigrate::cli::AddMigrateCommand(app, ctx);
   medmigrate::cli::AddRunsCommands(app, ctx);
   medmigrate::cli::AddRollbackCommands(app, ctx);
+  medmigrate::cli::AddValidateCommand(app, ctx);
+  medmigrate::cli::AddReportCommand(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);
 
   try {

@@ -23,6 +23,7 @@ struct MigrateFlags {
   std::optional<int64_t> resume;
   bool json = false;
   bool no_ai = false;
+  bool no_validate = false;
 };
 
 std::vector<std::string> SplitList(const std::string& s) {
@@ -83,6 +84,12 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--spec", flags.options.spec_path,
                   "Mapping spec file (default: the MDW spec built into medmigrate)");
   cmd->add_flag("--no-ai", flags.no_ai, "Do not compute embeddings (none are computed yet)");
+  cmd->add_flag("--no-validate", flags.no_validate,
+                "Do not validate the run when it succeeds (see 'medmigrate validate')");
+  cmd->add_option("--sample-size", flags.options.validate_sample_size,
+                  "Rows per entity the end-of-run validation compares field by field")
+      ->check(CLI::Range(0, 10000000))
+      ->capture_default_str();
   cmd->add_flag("--json", flags.json, "Print the final summary as JSON on stdout");
   cmd->callback([&ctx] {
     RunCommand(ctx, [&]() -> Status {
@@ -93,6 +100,7 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
       o.target_url = target.url;
       o.entities = SplitList(flags.entities);
       o.resume = flags.resume;
+      o.validate = !flags.no_validate;
       ProgressPrinter printer(isatty(STDERR_FILENO) != 0);
       o.on_progress = [&](const pipeline::Progress& p) { printer.Update(p); };
       std::signal(SIGINT, [](int) { pipeline::RequestStop(); });
@@ -106,9 +114,27 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
         PrintEntityTable(std::cout, s.entities);
         if (!s.log_file.empty()) std::cout << "log: " << s.log_file << "\n";
         std::cout << fmt::format("rejects: medmigrate.rejects WHERE run_id = {}\n", s.run_id);
+        if (!s.validation.empty()) {
+          std::cout << fmt::format("validation {}: {} in {:.1f}s{}\n", s.validation_id,
+                                   s.validation, s.validation_seconds,
+                                   s.validation == "failed"
+                                       ? fmt::format(" ({} checks failed; 'medmigrate validate {}')",
+                                                     s.validation_failed_checks, s.run_id)
+                                       : "");
+        }
       }
       if (s.state != "succeeded") {
         return Status(StatusCode::kAborted, fmt::format("run {} {}: {}", s.run_id, s.state, s.error));
+      }
+      if (s.validation == "failed" || s.validation == "error") {
+        return Status::DataLoss(fmt::format(
+            "run {} succeeded, but its validation {}: {}", s.run_id,
+            s.validation == "failed" ? "failed" : "could not finish",
+            s.validation == "failed"
+                ? fmt::format("{} checks failed; see 'medmigrate validate {}' or 'medmigrate "
+                              "report {}'",
+                              s.validation_failed_checks, s.run_id, s.run_id)
+                : s.validation_error));
       }
       return Status::Ok();
     });

@@ -11,6 +11,7 @@ packages=(
   libcpp-httplib-dev libtomlplusplus-dev libsodium-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 passwd util-linux
+  chromium  # headless render of the HTML run report in tests/report
 )
 
 missing=()

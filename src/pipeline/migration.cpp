@@ -1,4 +1,5 @@
 #include "pipeline/migration.h"
+#include "pipeline/run_validation.h"
 
 #include <unistd.h>
 
@@ -1021,7 +1022,9 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     return finish("interrupted", Status::Aborted("stopped before the end: resume with --resume " +
                                                  std::to_string(ctx.run_id)));
   }
-  return finish("succeeded", Status::Ok());
+  Result<MigrationSummary> done = finish("succeeded", Status::Ok());
+  if (done.ok() && !dry_run && o.validate) ValidateAfterRun(o, spec, snapshot->id(), &*done);
+  return done;
 }
 
 }  // namespace medmigrate::pipeline

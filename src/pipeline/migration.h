@@ -60,6 +60,10 @@ struct MigrateOptions {
   // the last run's watermark: transactions that committed late.
   int overlap_seconds = 300;
   std::string log_dir = ".medmigrate/logs";  // <target db>-run-<id>.jsonl; empty: none
+  // After a run that succeeded, validate it (src/validate/) in the run's
+  // legacy snapshot and record the result with the run.
+  bool validate = true;
+  int validate_sample_size = 1000;    // rows compared field by field per entity
   // Called from a monitor thread about twice a second, and once at the end.
   std::function<void(const Progress&)> on_progress;
 };
@@ -73,6 +77,14 @@ struct MigrationSummary {
   std::string error;  // one line, when not succeeded
   std::vector<track::EntityCounts> entities;
   std::string log_file;
+  // The end-of-run validation: "passed", "failed", "error" (it could not
+  // finish: validation_error says why) or "" (not run). A failed validation
+  // leaves the run succeeded: the data moved, the proof did not hold.
+  std::string validation;
+  int64_t validation_id = 0;
+  int64_t validation_failed_checks = 0;
+  double validation_seconds = 0;
+  std::string validation_error;
 };
 
 // Runs (or resumes) a migration. A Status error means the run could not start

@@ -128,6 +128,15 @@ nlohmann::json ToJson(const MigrationSummary& s) {
   j["rows_read"] = read;
   j["rows_per_second"] = s.seconds > 0 ? read / s.seconds : 0.0;
   j["balanced"] = Balanced(s.entities);
+  j["validation"] = s.validation.empty()
+                        ? nlohmann::json(nullptr)
+                        : nlohmann::json{{"result", s.validation},
+                                         {"validation_id", s.validation_id},
+                                         {"failed_checks", s.validation_failed_checks},
+                                         {"seconds", s.validation_seconds},
+                                         {"error", s.validation_error.empty()
+                                                       ? nlohmann::json(nullptr)
+                                                       : nlohmann::json(s.validation_error)}};
   return j;
 }
 

@@ -143,12 +143,40 @@ struct PostLoadStep {
   std::vector<std::string> writes;
 };
 
+// Money reconciled by `medmigrate validate` against the legacy database, to
+// the cent: every row's amount, sums per `per` (the referenced row, e.g. the
+// order of a product) and per `currency`. Columns are target columns of
+// `entity`; amount, quantity and currency are value columns, per a reference.
+struct MoneyCheck {
+  std::string entity;
+  std::string amount;    // a numeric value column
+  std::string quantity;  // optional: summed as amount x quantity
+  std::string currency;  // optional: sums per currency code
+  std::string per;       // optional reference column: sums per referenced row
+};
+
+// A clinical sanity finding, reported by `medmigrate validate` and never
+// fixed: loaded rows of `entity` for which the SQL condition `where` holds
+// (evaluated on public.<entity>, with unqualified columns of that table).
+struct SanityCheck {
+  std::string name;
+  std::string entity;
+  std::string where;
+};
+
+// The spec's [validate] section.
+struct ValidateSpec {
+  std::vector<MoneyCheck> money;
+  std::vector<SanityCheck> sanity;
+};
+
 struct MappingSpec {
   std::string name;            // "mdw"
   int version = 1;
   std::string uuid_namespace;  // a UUID, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
   std::vector<EntitySpec> entities;  // dependency order (parents before children)
   std::vector<PostLoadStep> post_load;
+  ValidateSpec validate;
   std::string checksum;        // SHA-256 hex of the file's bytes
 
   const EntitySpec* Find(const std::string& entity) const;

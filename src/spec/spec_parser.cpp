@@ -69,8 +69,12 @@ const std::vector<KindDef>& KindDefs() {
   return defs;
 }
 
-constexpr std::array<std::string_view, 5> kTopKeys = {"name", "version", "uuid_namespace", "entity",
-                                                      "post_load"};
+constexpr std::array<std::string_view, 6> kTopKeys = {"name",   "version",   "uuid_namespace",
+                                                      "entity", "post_load", "validate"};
+constexpr std::array<std::string_view, 2> kValidateKeys = {"money", "sanity"};
+constexpr std::array<std::string_view, 5> kMoneyKeys = {"entity", "amount", "quantity", "currency",
+                                                        "per"};
+constexpr std::array<std::string_view, 3> kSanityKeys = {"name", "entity", "where"};
 constexpr std::array<std::string_view, 8> kEntityKeys = {
     "name", "table", "query", "key", "updated_at", "changes", "explode", "column"};
 constexpr std::array<std::string_view, 2> kExplodeKeys = {"parent", "column"};
@@ -259,6 +263,11 @@ class Parser {
   Result<std::vector<Rule>> ParseRules(const toml::node& n, std::string_view where) const;
   Result<EnumSpec> ParseEnum(const toml::table& t, std::string_view where, Pos* raw_pos) const;
   Result<PostLoadStep> ParsePostLoad(const toml::table& t, PostLoadPos* pos) const;
+  Status ParseValidate(const toml::node& n, MappingSpec* spec) const;
+  // The column `key` of `t` names a column of `e` of kind `kind`; empty when absent and optional.
+  Result<std::string> ValidateColumn(const toml::table& t, std::string_view key, const EntitySpec& e,
+                                     ColumnSpec::Kind kind, bool required,
+                                     std::string_view where) const;
 
   Status CheckEntities(const std::vector<EntitySpec>& entities,
                        const std::vector<EntityPos>& pos) const;
@@ -344,8 +353,100 @@ Result<MappingSpec> Parser::Parse(std::string_view text) {
     }
   }
 
+  if (const toml::node* v = root.get("validate")) MM_RETURN_IF_ERROR(ParseValidate(*v, &spec));
+
   MM_RETURN_IF_ERROR(OrderEntities(&spec, &pos));
   return spec;
+}
+
+Result<std::string> Parser::ValidateColumn(const toml::table& t, std::string_view key,
+                                           const EntitySpec& e, ColumnSpec::Kind kind,
+                                           bool required, std::string_view where) const {
+  MM_ASSIGN_OR_RETURN(std::optional<std::string> name, OptString(t, key, where));
+  if (!name) {
+    if (required) return Err(t.source().begin, fmt::format("{} needs '{}'", where, key));
+    return std::string();
+  }
+  auto it = std::find_if(e.columns.begin(), e.columns.end(),
+                         [&](const ColumnSpec& c) { return c.target == *name; });
+  const char* kind_name = kind == ColumnSpec::Kind::kReference ? "reference" : "value";
+  if (it == e.columns.end() || it->kind != kind) {
+    return Err(*t.get(key), fmt::format("{}: '{}' must name a {} column of entity '{}'", where,
+                                        key, kind_name, e.name));
+  }
+  return *name;
+}
+
+Status Parser::ParseValidate(const toml::node& n, MappingSpec* spec) const {
+  const toml::table* v = n.as_table();
+  if (v == nullptr) return Err(n, "'validate' must be a table: write [validate] or [[validate.money]]");
+  MM_RETURN_IF_ERROR(CheckKeys(*v, kValidateKeys, "[validate]"));
+  auto tables = [&](std::string_view key) -> Result<std::vector<const toml::table*>> {
+    std::vector<const toml::table*> out;
+    const toml::node* list = v->get(key);
+    if (list == nullptr) return out;
+    const toml::array* a = list->as_array();
+    if (a == nullptr) {
+      return Err(*list, fmt::format("'validate.{0}' must be an array of tables: write "
+                                    "[[validate.{0}]] blocks",
+                                    key));
+    }
+    for (const toml::node& e : *a) {
+      if (!e.is_table()) {
+        return Err(e, fmt::format("each 'validate.{0}' must be a table: write [[validate.{0}]] "
+                                  "blocks",
+                                  key));
+      }
+      out.push_back(e.as_table());
+    }
+    return out;
+  };
+  auto entity_of = [&](const toml::table& t, std::string_view where) -> Result<const EntitySpec*> {
+    MM_ASSIGN_OR_RETURN(std::string name, ReqString(t, "entity", where));
+    const EntitySpec* e = spec->Find(name);
+    if (e == nullptr) {
+      return Err(*t.get("entity"),
+                 fmt::format("{}: '{}' is not an entity of this spec", where, name));
+    }
+    return e;
+  };
+  MM_ASSIGN_OR_RETURN(auto money, tables("money"));
+  for (const toml::table* t : money) {
+    MM_RETURN_IF_ERROR(CheckKeys(*t, kMoneyKeys, "[[validate.money]]"));
+    MM_ASSIGN_OR_RETURN(const EntitySpec* e, entity_of(*t, "[[validate.money]]"));
+    const std::string where = fmt::format("[[validate.money]] of '{}'", e->name);
+    MoneyCheck m;
+    m.entity = e->name;
+    MM_ASSIGN_OR_RETURN(m.amount,
+                        ValidateColumn(*t, "amount", *e, ColumnSpec::Kind::kValue, true, where));
+    MM_ASSIGN_OR_RETURN(m.quantity,
+                        ValidateColumn(*t, "quantity", *e, ColumnSpec::Kind::kValue, false, where));
+    MM_ASSIGN_OR_RETURN(m.currency,
+                        ValidateColumn(*t, "currency", *e, ColumnSpec::Kind::kValue, false, where));
+    MM_ASSIGN_OR_RETURN(m.per,
+                        ValidateColumn(*t, "per", *e, ColumnSpec::Kind::kReference, false, where));
+    if (e->explode) {
+      return Err(t->source().begin, fmt::format("{}: exploded entities cannot be reconciled", where));
+    }
+    spec->validate.money.push_back(std::move(m));
+  }
+  MM_ASSIGN_OR_RETURN(auto sanity, tables("sanity"));
+  for (const toml::table* t : sanity) {
+    SanityCheck c;
+    MM_ASSIGN_OR_RETURN(c.name, ReqString(*t, "name", "[[validate.sanity]]"));
+    const std::string where = fmt::format("[[validate.sanity]] '{}'", c.name);
+    MM_RETURN_IF_ERROR(CheckKeys(*t, kSanityKeys, where));
+    MM_ASSIGN_OR_RETURN(const EntitySpec* e, entity_of(*t, where));
+    c.entity = e->name;
+    MM_ASSIGN_OR_RETURN(c.where, ReqString(*t, "where", where));
+    for (const SanityCheck& other : spec->validate.sanity) {
+      if (other.name == c.name) {
+        return Err(*t->get("name"), fmt::format("duplicate sanity check '{}'", c.name));
+      }
+    }
+    spec->validate.sanity.push_back(std::move(c));
+  }
+  return Status::Ok();
 }
 
 Result<EntitySpec> Parser::ParseEntity(const toml::table& t, EntityPos* pos) const {

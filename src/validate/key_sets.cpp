@@ -1,0 +1,320 @@
+// Key sets and references of one entity, in one pass: the legacy keys (and
+// the source values of every reference) streamed in key order from the
+// legacy database, the target's rows, rejects and merges streamed in the same
+// order from the target, merged here. Two COPY streams; memory is a row.
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "ids/uuid_derivation.h"
+#include "transform/row_transformer.h"
+#include "validate/checks.h"
+
+namespace medmigrate::validate {
+
+namespace {
+
+using spec::ColumnSpec;
+
+// One legacy row (or exploded element) with the reference ids it must have.
+struct LegacyKey {
+  Key key;
+  std::vector<std::optional<std::string>> refs;  // expected target ids; nullopt: NULL
+};
+
+// Streams an entity's legacy keys in order, exploding through the engine's
+// own transformer when the entity is made of JSON array elements.
+class LegacyKeys : public transform::RowSink {
+ public:
+  LegacyKeys(const CheckContext& ctx, const spec::EntitySpec& e, pg::Connection* conn)
+      : ctx_(ctx), e_(e), conn_(conn), stream_(conn) {}
+
+  // The reference columns compared, by target name.
+  const std::vector<const ColumnSpec*>& refs() const { return refs_; }
+
+  Status Begin() {
+    MM_ASSIGN_OR_RETURN(uuids_, ids::UuidDerivation::Create(ctx_.spec->uuid_namespace));
+    std::vector<std::string> cols;
+    if (e_.explode) {
+      MM_ASSIGN_OR_RETURN(transform::RowTransformer t,
+                          transform::RowTransformer::Create(
+                              *ctx_.spec, e_, transform::TransformContext{ctx_.run.started_date}));
+      transformer_.emplace(std::move(t));
+      for (const auto& r : transformer_->References()) {
+        refs_.push_back(r.spec);
+        ref_index_.push_back(static_cast<int>(r.index));
+      }
+      cols = e_.SourceColumns();
+    } else {
+      cols.push_back(e_.key);
+      for (const ColumnSpec& c : e_.columns) {
+        if (c.kind != ColumnSpec::Kind::kReference || c.source.empty()) continue;
+        refs_.push_back(&c);
+        ref_index_.push_back(static_cast<int>(cols.size()));
+        cols.push_back(c.source);
+      }
+    }
+    std::string list;
+    for (const std::string& c : cols) list += (list.empty() ? "" : ", ") + conn_->QuoteIdent(c);
+    return stream_.Begin(fmt::format("SELECT {} FROM {} ORDER BY {}", list, SourceFrom(*conn_, e_),
+                                     conn_->QuoteIdent(e_.key)));
+  }
+
+  // The next key, or nullopt at the end.
+  Result<std::optional<LegacyKey>> Next() {
+    while (pending_.empty()) {
+      MM_ASSIGN_OR_RETURN(bool more, stream_.Next());
+      if (!more) return std::optional<LegacyKey>();
+      const CopyRow& row = stream_.row();
+      if (transformer_) {
+        MM_RETURN_IF_ERROR(transformer_->Transform(row, *this));
+        continue;
+      }
+      LegacyKey k;
+      if (row.IsNull(0) || !ParseKey(row.Get(0), &k.key)) {
+        return Status::DataLoss(fmt::format("{}: a legacy key is not an integer", e_.name));
+      }
+      for (size_t i = 0; i < refs_.size(); ++i) {
+        size_t f = static_cast<size_t>(ref_index_[i]);
+        if (row.IsNull(f)) {
+          k.refs.emplace_back();
+          continue;
+        }
+        std::string value(row.Get(f));
+        const ColumnSpec& c = *refs_[i];
+        if (c.follow_merges) {
+          auto m = ctx_.merges.find(c.ref_entity);
+          if (m != ctx_.merges.end()) {
+            auto s = m->second.find(value);
+            if (s != m->second.end()) value = s->second;
+          }
+        }
+        k.refs.emplace_back(uuids_->Derive(c.ref_entity, value));
+      }
+      pending_.push_back(std::move(k));
+    }
+    LegacyKey k = std::move(pending_.front());
+    pending_.pop_front();
+    return std::optional<LegacyKey>(std::move(k));
+  }
+
+  // RowSink, for exploded entities: every element is a key, loaded or not.
+  Status Accept(const transform::TargetRow& row, std::span<const transform::RowIssue>) override {
+    LegacyKey k;
+    if (!ParseKey(row.legacy_id, &k.key)) {
+      return Status::DataLoss(fmt::format("{}: legacy id {} is not <key>:<position>", e_.name,
+                                          row.legacy_id));
+    }
+    for (int idx : ref_index_) {
+      if (row.nulls[static_cast<size_t>(idx)]) {
+        k.refs.emplace_back();
+      } else {
+        k.refs.emplace_back(row.values[static_cast<size_t>(idx)]);
+      }
+    }
+    pending_.push_back(std::move(k));
+    return Status::Ok();
+  }
+  Status Reject(std::string_view legacy_id, const transform::RowIssue&) override {
+    LegacyKey k;
+    if (!ParseKey(legacy_id, &k.key)) {
+      return Status::DataLoss(fmt::format("{}: legacy id {} is not <key>:<position>", e_.name,
+                                          legacy_id));
+    }
+    k.refs.assign(ref_index_.size(), std::nullopt);
+    pending_.push_back(std::move(k));
+    return Status::Ok();
+  }
+
+ private:
+  const CheckContext& ctx_;
+  const spec::EntitySpec& e_;
+  pg::Connection* conn_;
+  CopyStream stream_;
+  std::optional<ids::UuidDerivation> uuids_;
+  std::optional<transform::RowTransformer> transformer_;
+  std::vector<const ColumnSpec*> refs_;
+  std::vector<int> ref_index_;  // source field (plain) or target column (exploded)
+  std::deque<LegacyKey> pending_;
+};
+
+// What the target holds for one legacy key.
+struct TargetKey {
+  Key key;
+  int live = 0, dead = 0;
+  bool rejected_here = false, rejected = false, merged = false;
+  std::vector<std::optional<std::string>> refs;  // of the (first) live row
+};
+
+class TargetKeys {
+ public:
+  TargetKeys(const CheckContext& ctx, const spec::EntitySpec& e, pg::Connection* conn)
+      : ctx_(ctx), e_(e), conn_(conn), stream_(conn) {}
+
+  Status Begin(const std::vector<const ColumnSpec*>& refs) {
+    nrefs_ = refs.size();
+    bool ex = e_.explode.has_value();
+    std::string fk, nulls;
+    for (const ColumnSpec* c : refs) {
+      fk += ", t." + conn_->QuoteIdent(c->target) + "::text";
+      nulls += ", NULL::text";
+    }
+    std::string entity = conn_->QuoteLiteral(e_.name);
+    std::string sql = fmt::format(
+        "SELECT {0}, 'T', (t.deleted_at IS NULL){1} FROM public.{2} t "
+        "UNION ALL SELECT {3}, 'R', (r.run_id = {4}){5} FROM medmigrate.rejects r "
+        "WHERE r.entity = {6} AND r.{7} "
+        "UNION ALL SELECT {8}, 'M', true{5} FROM medmigrate.merges m "
+        "WHERE m.entity = {6} AND m.reverted_at IS NULL ORDER BY 1, 2",
+        SortKeySql("t.legacy_id", ex), fk, conn_->QuoteIdent(e_.name),
+        SortKeySql("r.legacy_id", true), ctx_.run.id, nulls, entity, ctx_.reject_runs_sql,
+        SortKeySql("m.legacy_id", true));
+    return stream_.Begin(sql);
+  }
+
+  Result<std::optional<TargetKey>> Next() {
+    std::optional<TargetKey> out;
+    while (true) {
+      if (!have_row_) {
+        MM_ASSIGN_OR_RETURN(bool more, stream_.Next());
+        if (!more) return out;
+        have_row_ = true;
+      }
+      const CopyRow& row = stream_.row();
+      Key k;
+      k.a = std::stoll(std::string(row.Get(0)));
+      k.b = std::stoll(std::string(row.Get(1)));
+      if (out && k != out->key) return out;
+      if (!out) {
+        out.emplace();
+        out->key = k;
+      }
+      std::string_view kind = row.Get(2);
+      bool flag = row.Get(3) == "t";
+      if (kind == "T") {
+        if (flag) {
+          if (out->live++ == 0) {
+            for (size_t i = 0; i < nrefs_; ++i) {
+              if (row.IsNull(4 + i)) {
+                out->refs.emplace_back();
+              } else {
+                out->refs.emplace_back(std::string(row.Get(4 + i)));
+              }
+            }
+          }
+        } else {
+          ++out->dead;
+        }
+      } else if (kind == "R") {
+        out->rejected = true;
+        out->rejected_here = out->rejected_here || flag;
+      } else {
+        out->merged = true;
+      }
+      have_row_ = false;
+    }
+  }
+
+ private:
+  const CheckContext& ctx_;
+  const spec::EntitySpec& e_;
+  pg::Connection* conn_;
+  CopyStream stream_;
+  size_t nrefs_ = 0;
+  bool have_row_ = false;
+};
+
+}  // namespace
+
+Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spec::EntitySpec& e) {
+  auto started = std::chrono::steady_clock::now();
+  MM_ASSIGN_OR_RETURN(pg::Connection legacy, OpenLegacy(ctx));
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  LegacyKeys lk(ctx, e, &legacy);
+  MM_RETURN_NOT_OK_PREPEND(lk.Begin(), "legacy keys of " + e.name);
+  TargetKeys tk(ctx, e, &target);
+  MM_RETURN_NOT_OK_PREPEND(tk.Begin(lk.refs()), "target keys of " + e.name);
+
+  CheckResult keys = NewCheck("completeness", "key_sets", e.name);
+  CheckResult refs = NewCheck("integrity", "references", e.name);
+  Failures key_failures(&keys, ctx.options->max_examples);
+  Failures ref_failures(&refs, ctx.options->max_examples);
+  int64_t legacy_rows = 0, loaded = 0, rejected = 0, merged = 0, deleted = 0;
+  nlohmann::json ref_columns = nlohmann::json::object();
+
+  MM_ASSIGN_OR_RETURN(std::optional<LegacyKey> l, lk.Next());
+  MM_ASSIGN_OR_RETURN(std::optional<TargetKey> t, tk.Next());
+  while (l || t) {
+    if (l && (!t || l->key < t->key)) {
+      ++legacy_rows;
+      key_failures.Add(l->key.Text(), "missing");
+      MM_ASSIGN_OR_RETURN(l, lk.Next());
+      continue;
+    }
+    if (!l || t->key < l->key) {
+      // Not (or no longer) in the legacy database: only soft-deleted rows,
+      // rejects and merges of earlier runs may stay.
+      if (t->live > 0) {
+        key_failures.Add(t->key.Text(), "not_in_legacy");
+      } else if (t->dead > 0) {
+        ++deleted;
+      }
+      MM_ASSIGN_OR_RETURN(t, tk.Next());
+      continue;
+    }
+    ++legacy_rows;
+    const std::string id = l->key.Text();
+    if (t->live > 1) {
+      key_failures.Add(id, "duplicate");
+    } else if (t->live == 1 && t->merged) {
+      key_failures.Add(id, "merged_and_loaded");
+    } else if (t->live == 1 && t->rejected_here) {
+      key_failures.Add(id, "loaded_and_rejected");
+    } else if (t->live == 1) {
+      ++loaded;
+    } else if (t->merged) {
+      ++merged;
+    } else if (t->rejected) {
+      ++rejected;
+    } else {
+      key_failures.Add(id, t->dead > 0 ? "deleted_but_in_legacy" : "missing");
+    }
+    if (t->live >= 1) {
+      for (size_t i = 0; i < lk.refs().size(); ++i) {
+        const ColumnSpec& c = *lk.refs()[i];
+        ++refs.checked;
+        const std::optional<std::string>& want = l->refs[i];
+        const std::optional<std::string>& have = t->refs[i];
+        bool ok = want == have ||
+                  (!have && want && c.on_missing == spec::OnMissing::kNullWithWarning);
+        if (!ok) {
+          ref_failures.Add(id, c.target);
+          ref_columns[c.target] = ref_columns.value(c.target, 0) + 1;
+        }
+      }
+    }
+    MM_ASSIGN_OR_RETURN(l, lk.Next());
+    MM_ASSIGN_OR_RETURN(t, tk.Next());
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  keys.checked = legacy_rows;
+  keys.details["legacy_rows"] = legacy_rows;
+  keys.details["loaded"] = loaded;
+  keys.details["rejected"] = rejected;
+  keys.details["merged"] = merged;
+  keys.details["deleted"] = deleted;
+  keys.details["balanced"] = legacy_rows == loaded + rejected + merged;
+  keys.seconds = seconds;
+  refs.details["columns"] = nlohmann::json::array();
+  for (const ColumnSpec* c : lk.refs()) refs.details["columns"].push_back(c->target);
+  refs.details["failures_by_column"] = ref_columns;
+  refs.seconds = seconds;
+  std::vector<CheckResult> out;
+  out.push_back(std::move(keys));
+  if (!lk.refs().empty()) out.push_back(std::move(refs));
+  return out;
+}
+
+}  // namespace medmigrate::validate

@@ -1,0 +1,1 @@
+mm_add_test(validate/validation_test.cpp LABEL integration LIBS mm_validate mm_pipeline mm_generate mm_schema)

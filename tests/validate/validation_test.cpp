@@ -1,0 +1,253 @@
+// Validation on real PostgreSQL: a clean full run of a generated (dirty)
+// legacy database validates; then each tampering of the target is detected
+// and named by check, entity and legacy id.
+#include "validate/validation.h"
+
+#include <algorithm>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "generate/legacy_generator.h"
+#include "pipeline/migration.h"
+#include "schema/migrator.h"
+#include "support/pg_fixture.h"
+#include "support/process.h"
+
+namespace medmigrate::validate {
+namespace {
+
+using ::testing::Contains;
+using testing::QueryInt;
+using testing::QueryString;
+using testing::TestDatabase;
+
+class ValidationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    legacy_ = new TestDatabase("vlegacy");
+    generate::GenerateOptions g;
+    g.url = legacy_->url();
+    g.scale = generate::Scale::kTiny;
+    g.seed = 5;
+    g.truth_path = testing::MakeTempDir("vtruth") + "/truth.json";
+    auto summary = generate::GenerateLegacy(g);
+    ASSERT_TRUE(summary.ok()) << summary.status().message();
+  }
+  static void TearDownTestSuite() {
+    delete legacy_;
+    legacy_ = nullptr;
+  }
+
+  // A fresh target, migrated in full; the run id.
+  int64_t Migrate(bool validate_at_end = false) {
+    target_ = std::make_unique<TestDatabase>("vtarget");
+    auto init = schema::InitSchemas(target_->url(), {});
+    EXPECT_TRUE(init.ok()) << init.status().message();
+    pipeline::MigrateOptions o;
+    o.legacy_url = legacy_->url();
+    o.target_url = target_->url();
+    o.batch_size = 1000;
+    o.max_concurrency = 2;
+    o.log_dir = "";
+    o.validate = validate_at_end;
+    auto s = pipeline::RunMigration(o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (!s.ok()) return 0;
+    EXPECT_EQ(s->state, "succeeded") << s->error;
+    summary_ = *s;
+    return s->run_id;
+  }
+
+  ValidationResult Validate(int64_t run, int sample_size = 5000) {
+    ValidateOptions o;
+    o.legacy_url = legacy_->url();
+    o.target_url = target_->url();
+    o.run_id = run;
+    o.sample_size = sample_size;
+    o.concurrency = 2;
+    auto v = ValidateRun(o);
+    EXPECT_TRUE(v.ok()) << v.status().message();
+    return v.ok() ? *v : ValidationResult{};
+  }
+
+  // "check/entity" of every failing check.
+  static std::set<std::string> Failed(const ValidationResult& v) {
+    std::set<std::string> out;
+    for (const CheckResult& c : v.checks) {
+      if (!c.passed) out.insert(c.check + "/" + c.entity);
+    }
+    return out;
+  }
+  static const CheckResult& Find(const ValidationResult& v, const std::string& check,
+                                 const std::string& entity) {
+    for (const CheckResult& c : v.checks) {
+      if (c.check == check && c.entity == entity) return c;
+    }
+    static CheckResult none;
+    ADD_FAILURE() << "no check " << check << "/" << entity;
+    return none;
+  }
+  std::string Pick(const std::string& sql) {
+    pg::Connection c = target_->Connect();
+    std::string id = QueryString(c, sql);
+    EXPECT_FALSE(id.empty()) << sql;
+    return id;
+  }
+  void Tamper(const std::string& sql) {
+    pg::Connection c = target_->Connect();
+    ASSERT_OK(c.Exec(sql));
+  }
+
+  static TestDatabase* legacy_;
+  std::unique_ptr<TestDatabase> target_;
+  pipeline::MigrationSummary summary_;
+};
+
+TestDatabase* ValidationTest::legacy_ = nullptr;
+
+TEST_F(ValidationTest, CleanRunPassesAndIsRecordedAtTheEndOfTheMigration) {
+  int64_t run = Migrate(/*validate_at_end=*/true);
+  EXPECT_EQ(summary_.validation, "passed") << summary_.validation_error;
+  EXPECT_GT(summary_.validation_id, 0);
+  ValidationResult v = Validate(run);
+  EXPECT_TRUE(v.passed) << ::testing::PrintToString(Failed(v));
+  EXPECT_EQ(v.FailedChecks(), 0);
+  // Every kind of check ran, for every entity with that kind of data.
+  std::set<std::string> names;
+  for (const CheckResult& c : v.checks) names.insert(c.check);
+  for (const char* n : {"counts", "key_sets", "references", "money_rows", "money_per_order_id",
+                        "money_per_currency", "sample", "foreign_keys", "unique_keys",
+                        "enum_values", "birthdate_in_future"}) {
+    EXPECT_THAT(names, Contains(n));
+  }
+  EXPECT_GT(Find(v, "sample", "patients").checked, 0);
+  EXPECT_EQ(Find(v, "key_sets", "orders").details["balanced"], true);
+  // Stored with the run, one row per check.
+  pg::Connection c = target_->Connect();
+  EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM medmigrate.validation_checks WHERE validation_id = " +
+                            std::to_string(v.validation_id)),
+            static_cast<int64_t>(v.checks.size()));
+  EXPECT_EQ(QueryString(c, "SELECT passed::text FROM medmigrate.validations WHERE id = " +
+                               std::to_string(v.validation_id)),
+            "true");
+  auto latest = LatestValidation(c, run);
+  ASSERT_OK(latest);
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->validation_id, v.validation_id);
+  EXPECT_EQ((*latest)->checks.size(), v.checks.size());
+}
+
+TEST_F(ValidationTest, DeletedRowIsNamed) {
+  int64_t run = Migrate();
+  std::string id = Pick("SELECT legacy_id FROM public.products ORDER BY legacy_id OFFSET 17 LIMIT 1");
+  Tamper("DELETE FROM public.products WHERE legacy_id = " + id);
+  ValidationResult v = Validate(run);
+  EXPECT_FALSE(v.passed);
+  const CheckResult& k = Find(v, "key_sets", "products");
+  EXPECT_FALSE(k.passed);
+  EXPECT_EQ(k.failures, 1);
+  EXPECT_THAT(k.examples, Contains(id));
+  EXPECT_EQ(k.details["failures_by_kind"]["missing"], 1);
+  EXPECT_THAT(Find(v, "money_rows", "products").examples, Contains(id));
+}
+
+TEST_F(ValidationTest, AmountChangedByOneCentIsNamed) {
+  int64_t run = Migrate();
+  std::string id = Pick("SELECT legacy_id FROM public.orders ORDER BY legacy_id OFFSET 5 LIMIT 1");
+  Tamper("UPDATE public.orders SET total_price = total_price + 0.01 WHERE legacy_id = " + id);
+  ValidationResult v = Validate(run, 0);
+  EXPECT_FALSE(v.passed);
+  const CheckResult& m = Find(v, "money_rows", "orders");
+  EXPECT_EQ(m.failures, 1);
+  EXPECT_THAT(m.examples, Contains(id));
+  EXPECT_FALSE(Find(v, "money_per_currency", "orders").passed);
+  EXPECT_EQ(Failed(v), (std::set<std::string>{"money_rows/orders", "money_per_currency/orders"}));
+}
+
+TEST_F(ValidationTest, ForeignKeyPointedAtAnotherRowIsNamed) {
+  int64_t run = Migrate();
+  std::string id = Pick("SELECT legacy_id FROM public.products ORDER BY legacy_id OFFSET 3 LIMIT 1");
+  Tamper("UPDATE public.products SET order_id = (SELECT o.id FROM public.orders o WHERE o.id <> "
+         "products.order_id ORDER BY o.legacy_id LIMIT 1) WHERE legacy_id = " + id);
+  ValidationResult v = Validate(run, 0);
+  EXPECT_FALSE(v.passed);
+  const CheckResult& r = Find(v, "references", "products");
+  EXPECT_EQ(r.failures, 1);
+  EXPECT_THAT(r.examples, Contains(id));
+  EXPECT_EQ(r.details["failures_by_column"]["order_id"], 1);
+  // The money moved with it: two orders' sums differ.
+  EXPECT_EQ(Find(v, "money_per_order_id", "products").failures, 2);
+  // The foreign key itself is intact: no orphan.
+  EXPECT_TRUE(Find(v, "foreign_keys", "products").passed);
+}
+
+TEST_F(ValidationTest, OrphanForeignKeyIsNamed) {
+  int64_t run = Migrate();
+  std::string id = Pick("SELECT legacy_id FROM public.jaws ORDER BY legacy_id OFFSET 2 LIMIT 1");
+  // As the engine loads when it may: with the foreign key triggers off.
+  Tamper("SET session_replication_role = replica; UPDATE public.jaws SET patient_id = "
+         "'00000000-0000-5000-8000-000000000000' WHERE legacy_id = " + id);
+  ValidationResult v = Validate(run, 0);
+  const CheckResult& f = Find(v, "foreign_keys", "jaws");
+  EXPECT_FALSE(f.passed);
+  EXPECT_EQ(f.failures, 1);
+  EXPECT_THAT(f.examples, Contains(id));
+  EXPECT_THAT(Find(v, "references", "jaws").examples, Contains(id));
+}
+
+TEST_F(ValidationTest, DuplicatedLegacyIdIsNamed) {
+  int64_t run = Migrate();
+  std::string id = Pick("SELECT legacy_id FROM public.jaws ORDER BY legacy_id OFFSET 9 LIMIT 1");
+  Tamper("ALTER TABLE public.jaws DROP CONSTRAINT jaws_legacy_id_key; "
+         "INSERT INTO public.jaws SELECT gen_random_uuid(), legacy_id, patient_id, order_id, "
+         "jaw_type, scan_file, notes, created_at, updated_at, deleted_at FROM public.jaws WHERE "
+         "legacy_id = " + id);
+  ValidationResult v = Validate(run, 0);
+  EXPECT_FALSE(v.passed);
+  const CheckResult& u = Find(v, "unique_keys", "jaws");
+  EXPECT_EQ(u.failures, 1);
+  EXPECT_THAT(u.examples, Contains(id));
+  const CheckResult& k = Find(v, "key_sets", "jaws");
+  EXPECT_THAT(k.examples, Contains(id));
+  EXPECT_EQ(k.details["failures_by_kind"]["duplicate"], 1);
+}
+
+TEST_F(ValidationTest, ChangedBirthDateInASampledRowIsNamed) {
+  int64_t run = Migrate();
+  std::string id = Pick(
+      "SELECT legacy_id FROM public.patients WHERE birthdate IS NOT NULL ORDER BY legacy_id "
+      "OFFSET 4 LIMIT 1");
+  Tamper("UPDATE public.patients SET birthdate = birthdate - 1 WHERE legacy_id = " + id);
+  // Every patient is sampled (the default, 1000, exceeds the tiny scale's patients).
+  ValidationResult v = Validate(run, 1000);
+  EXPECT_EQ(Failed(v), (std::set<std::string>{"sample/patients"}));
+  const CheckResult& s = Find(v, "sample", "patients");
+  EXPECT_EQ(s.failures, 1);
+  EXPECT_THAT(s.examples, Contains(id));
+  EXPECT_EQ(s.details["differing_columns"]["birthdate"], 1);
+  // Nothing of the patient's data is in the result.
+  std::string birthdate = [&] {
+    pg::Connection c = target_->Connect();
+    return QueryString(c, "SELECT birthdate::text FROM public.patients WHERE legacy_id = " + id);
+  }();
+  EXPECT_EQ(ToJson(v).dump().find(birthdate), std::string::npos);
+}
+
+TEST_F(ValidationTest, UnknownRunAndDryRunAreRefused) {
+  Migrate();
+  ValidateOptions o;
+  o.legacy_url = legacy_->url();
+  o.target_url = target_->url();
+  o.run_id = 999;
+  auto v = ValidateRun(o);
+  ASSERT_FALSE(v.ok());
+  EXPECT_THAT(v.status().message(), ::testing::HasSubstr("999"));
+  o.run_id = 1;
+  o.completeness = o.integrity = false;
+  EXPECT_EQ(ValidateRun(o).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace medmigrate::validate
