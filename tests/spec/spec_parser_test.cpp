@@ -52,7 +52,7 @@ const std::vector<BadCase> kBadCases = {
      "t.toml:3:13: not valid TOML 1.0: Error while parsing inline table"},
     {"unknown_top_level_key", kHeader + "entities = []\n",
      "t.toml:3:1: unknown key 'entities' in the spec (allowed: name, version, uuid_namespace, "
-     "entity, post_load)"},
+     "entity, post_load, validate)"},
     {"missing_uuid_namespace", "name = \"t\"\n" + kOffices,
      "t.toml:1:1: the spec has no 'uuid_namespace'"},
     {"uuid_namespace_not_a_uuid", "name = \"t\"\nuuid_namespace = \"mdw-namespace\"\n" + kOffices,
