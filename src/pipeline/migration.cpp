@@ -295,7 +295,8 @@ class Worker {
           std::string sql = fmt::format(
               "BEGIN; SET LOCAL search_path = {}, public; SET LOCAL medmigrate.run_id = '{}'; "
               "SET LOCAL medmigrate.capture_run = '{}'; {}; COMMIT",
-              target_.QuoteIdent(ctx_->schema), ctx_->run_id, capture ? ctx_->run_id : 0, body);
+              target_.QuoteIdent(ctx_->schema), ctx_->run_id,
+              capture ? std::to_string(ctx_->run_id) : std::string(), body);
           Status s = target_.Exec(sql);
           if (!s.ok() && target_.is_open()) (void)target_.Exec("ROLLBACK");
           return s;
