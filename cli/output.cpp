@@ -12,22 +12,13 @@ void PrintEntityTable(std::ostream& out, const std::vector<track::EntityCounts>&
   out << fmt::format(kRow, "entity", "read", "loaded", "rejected", "merged", "warnings",
                      "inserted", "updated", "unchanged", "deleted", "seconds")
       << "\n";
-  track::EntityCounts total;
   for (const auto& e : entities) {
     bool balanced = e.read == e.loaded + e.rejected + e.merged;
     out << fmt::format(kRow, e.entity, e.read, e.loaded, e.rejected, e.merged, e.warnings,
                        e.inserted, e.updated, e.unchanged, e.deleted, fmt::format("{:.1f}", e.seconds))
         << (balanced ? "" : "  <- read != loaded + rejected + merged") << "\n";
-    total.read += e.read;
-    total.loaded += e.loaded;
-    total.rejected += e.rejected;
-    total.merged += e.merged;
-    total.warnings += e.warnings;
-    total.inserted += e.inserted;
-    total.updated += e.updated;
-    total.unchanged += e.unchanged;
-    total.deleted += e.deleted;
   }
+  track::EntityCounts total = track::EntityCounts::Total(entities);
   out << fmt::format(kRow, "total", total.read, total.loaded, total.rejected, total.merged,
                      total.warnings, total.inserted, total.updated, total.unchanged, total.deleted, "")
       << "\n";

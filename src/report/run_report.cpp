@@ -81,26 +81,6 @@ std::string Now() {
 
 double Rate(int64_t rows, double seconds) { return seconds > 0 ? rows / seconds : 0.0; }
 
-struct Totals {
-  int64_t read = 0, loaded = 0, rejected = 0, merged = 0, inserted = 0, updated = 0,
-          unchanged = 0, deleted = 0, warnings = 0;
-};
-Totals Sum(const std::vector<track::EntityCounts>& es) {
-  Totals t;
-  for (const auto& e : es) {
-    t.read += e.read;
-    t.loaded += e.loaded;
-    t.rejected += e.rejected;
-    t.merged += e.merged;
-    t.inserted += e.inserted;
-    t.updated += e.updated;
-    t.unchanged += e.unchanged;
-    t.deleted += e.deleted;
-    t.warnings += e.warnings;
-  }
-  return t;
-}
-
 std::string Html(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -249,7 +229,7 @@ Result<RunReportData> LoadRunReport(const std::string& target_url, int64_t run_i
 
 nlohmann::json RenderJson(const RunReportData& r) {
   const auto& run = r.run.run;
-  Totals t = Sum(r.run.entities);
+  track::EntityCounts t = track::EntityCounts::Total(r.run.entities);
   nlohmann::json j;
   j["schema"] = "medmigrate-report/1";
   j["generated_at"] = r.generated_at;
@@ -287,7 +267,7 @@ nlohmann::json RenderJson(const RunReportData& r) {
 
 std::string RenderMarkdown(const RunReportData& r) {
   const auto& run = r.run.run;
-  Totals t = Sum(r.run.entities);
+  track::EntityCounts t = track::EntityCounts::Total(r.run.entities);
   std::string s;
   s += fmt::format("# medmigrate run {}\n\n", run.id);
   s += fmt::format("- type: {}{}\n- state: {}{}\n- spec: {}\n", run.type,
@@ -351,7 +331,7 @@ std::string RenderMarkdown(const RunReportData& r) {
 
 std::string RenderHtml(const RunReportData& r) {
   const auto& run = r.run.run;
-  Totals t = Sum(r.run.entities);
+  track::EntityCounts t = track::EntityCounts::Total(r.run.entities);
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   h += fmt::format("<title>medmigrate run {}</title>", run.id);

@@ -83,6 +83,22 @@ RunRecord ReadRun(const pg::QueryResult& r, int row) {
 
 }  // namespace
 
+EntityCounts EntityCounts::Total(const std::vector<EntityCounts>& entities) {
+  EntityCounts t;
+  for (const EntityCounts& e : entities) {
+    t.read += e.read;
+    t.loaded += e.loaded;
+    t.rejected += e.rejected;
+    t.merged += e.merged;
+    t.warnings += e.warnings;
+    t.inserted += e.inserted;
+    t.updated += e.updated;
+    t.unchanged += e.unchanged;
+    t.deleted += e.deleted;
+  }
+  return t;
+}
+
 nlohmann::json EntityCounts::ToJson() const {
   return {{"entity", entity},     {"state", state},         {"read", read},
           {"loaded", loaded},     {"rejected", rejected},   {"merged", merged},

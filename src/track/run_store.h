@@ -45,6 +45,8 @@ struct EntityCounts {
   int64_t inserted = 0, updated = 0, unchanged = 0, deleted = 0;
   double seconds = 0;
   nlohmann::json ToJson() const;
+  // The sum of every count of `entities` (state, name and seconds left empty).
+  static EntityCounts Total(const std::vector<EntityCounts>& entities);
 };
 
 struct Checkpoint {
