@@ -138,7 +138,7 @@ run_medmigrate() {
   log "medmigrate migrate $legacy -> $target (--max-concurrency $CONCURRENCY)"
   (cd "$WORK" && /usr/bin/time -v -o "$WORK/$tag.time" \
      "$BIN" migrate --legacy-url "$(url "$legacy")" --target-url "$(url "$target")" \
-       --json --max-concurrency "$CONCURRENCY" >"$WORK/$tag.json" 2>"$WORK/$tag.stderr") || {
+       --json --no-validate --max-concurrency "$CONCURRENCY" >"$WORK/$tag.json" 2>"$WORK/$tag.stderr") || {
     tail -20 "$WORK/$tag.stderr" >&2
     echo "migrate_bench.sh: medmigrate migrate failed (see $WORK/$tag.stderr)" >&2
     exit 1
@@ -351,6 +351,16 @@ MM_ROWS=$(python3 -c 'import json, sys; print(sum(e["read"] for e in json.load(o
 MM_SECS=$(wall_seconds "$WORK/mm.time")
 MM_RSS_KB=$(time_field "$WORK/mm.time" 'Maximum resident set size (kbytes)')
 MM_STATE=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"])' "$WORK/mm.json")
+MM_RUN=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_id"])' "$WORK/mm.json")
+
+# (e) validation of (a)'s run, timed on its own (migrate ran with --no-validate
+# so that (a) compares with the pipe, which proves nothing).
+log "medmigrate validate $MM_RUN (bench_target against $LEGACY)"
+V0=$(now)
+(cd "$WORK" && "$BIN" validate "$MM_RUN" --legacy-url "$(url "$LEGACY")" \
+   --target-url "$(url bench_target)" --json >"$WORK/validate.json" 2>"$WORK/validate.stderr") ||
+  log "validate exited non-zero: see $WORK/validate.json and validate.stderr"
+VAL_SECS=$(elapsed "$V0" "$(now)")
 
 # (d) incremental: 1% of the legacy rows changed (generate --mutate on a copy,
 # so the generated database stays as it was), then an incremental run into
@@ -392,7 +402,7 @@ fi
 # Summary. Rows of the pipe = rows it loaded (it reads the same legacy rows as
 # medmigrate; the tables it filters lose only the rows medmigrate rejects).
 python3 - "$WORK" "$SCALE" "$SEED" "$CONCURRENCY" "$MM_SECS" "$MM_RSS_KB" "$MM_STATE" "$PIPE_SECS" \
-  "${SMALL_ROWS:-}" "${SMALL_SECS:-}" "${SMALL_RSS_KB:-}" "$INC_SECS" <<'EOF'
+  "${SMALL_ROWS:-}" "${SMALL_SECS:-}" "${SMALL_RSS_KB:-}" "$INC_SECS" "$VAL_SECS" <<'EOF'
 import json, sys
 work, scale, seed, conc = sys.argv[1:5]
 mm_secs, mm_rss_kb, mm_state, pipe_secs = float(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
@@ -445,4 +455,12 @@ print(f"incremental after 1% changed: {tot('read')} rows read, {tot('inserted')}
       f"{inc_secs:.1f} s [state {inc['state']}]")
 share = inc_secs / mm_secs
 print(f"target: incremental under 10% of the full run's time: {'yes' if share < 0.10 else 'no'} ({share:.1%})")
+val_secs = float(sys.argv[13])
+try:
+    val = json.load(open(f"{work}/validate.json"))
+except (OSError, ValueError):
+    val = {}
+vshare = val_secs / mm_secs
+print(f"validation of the full run: {val_secs:.1f} s, {'passed' if val.get('passed') else 'FAILED'}")
+print(f"target: validation under a quarter of the migration's time: {'yes' if vshare < 0.25 else 'no'} ({vshare:.1%})")
 EOF
