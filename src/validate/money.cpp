@@ -19,7 +19,7 @@ namespace {
 using spec::ColumnSpec;
 
 struct MoneyRow {
-  std::optional<int64_t> group;  // the referenced row's legacy id
+  std::optional<int64_t> group;  // the referenced row's legacy id; NULL sorts last
   int64_t key = 0;
   bool amount_null = false;
   Decimal amount, quantity;
@@ -32,8 +32,10 @@ struct MoneyRow {
   }
 };
 
+// Both databases sort NULLS LAST (ascending's default, so the legacy side can
+// use an index on the reference column).
 bool Before(const MoneyRow& a, const MoneyRow& b) {
-  if (a.group != b.group) return !a.group || (b.group && *a.group < *b.group);
+  if (a.group != b.group) return a.group && (!b.group || *a.group < *b.group);
   return a.key < b.key;
 }
 
@@ -90,7 +92,7 @@ class LegacyMoney : public transform::RowSink {
     }
     std::string order = conn_->QuoteIdent(e_.key);
     if (per_source_ >= 0) {
-      order = conn_->QuoteIdent(sources[static_cast<size_t>(per_source_)]) + " NULLS FIRST, " + order;
+      order = conn_->QuoteIdent(sources[static_cast<size_t>(per_source_)]) + ", " + order;
     }
     return stream_.Begin(
         fmt::format("SELECT {} FROM {} ORDER BY {}", list, SourceFrom(*conn_, e_), order));
@@ -171,7 +173,7 @@ class TargetMoney {
       const ColumnSpec* per = FindColumn(e_, m_.per);
       sql += fmt::format(" LEFT JOIN public.{} p ON p.id = t.{}", conn_->QuoteIdent(per->ref_entity),
                          conn_->QuoteIdent(m_.per));
-      order = "p.legacy_id NULLS FIRST, t.legacy_id";
+      order = "p.legacy_id, t.legacy_id";
     }
     sql += " WHERE t.deleted_at IS NULL ORDER BY " + order;
     return stream_.Begin(sql);

@@ -228,6 +228,8 @@ Result<std::vector<CheckResult>> CheckSanity(const CheckContext& ctx, const spec
   const std::string table = c.QuoteIdent(s.entity);
   // The condition names the table's columns unqualified, and other tables by name.
   MM_RETURN_IF_ERROR(c.Exec("SET search_path = public"));
+  // The condition stays in WHERE, where the planner can turn an EXISTS into
+  // a semi-join; in the select list it would run once per row.
   MM_RETURN_NOT_OK_PREPEND(
       CountAndExamples(c,
                        fmt::format("SELECT count(*), {} FROM {} WHERE deleted_at IS NULL AND ({})",
