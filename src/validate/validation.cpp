@@ -19,6 +19,11 @@ namespace {
 
 using Task = std::function<Result<std::vector<CheckResult>>()>;
 
+// The run lock of src/pipeline/migration.cpp ('mmig'): one migration per
+// target. A validation on its own takes it too, so no run changes the target
+// while it is compared (the end-of-run validation runs under the run's own).
+constexpr int64_t kRunLockKey = 0x6d6d6967;
+
 struct Slot {
   int entity_order = 0;  // the spec's order; -1 for run-wide checks
   Task task;
@@ -111,6 +116,14 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
   if (!tables || *tables != "t") {
     return Status::FailedPrecondition(
         "the target's tracking schema has no validation tables: run 'medmigrate init' first");
+  }
+  if (o.snapshot_id.empty()) {
+    MM_ASSIGN_OR_RETURN(auto locked, control.QueryValue(fmt::format(
+                                         "SELECT pg_try_advisory_lock({})", kRunLockKey)));
+    if (!locked || *locked != "t") {
+      return Status::FailedPrecondition(
+          "a migration is running on this target: validate when it has finished");
+    }
   }
   CheckContext ctx;
   ctx.options = &o;

@@ -86,7 +86,9 @@ struct ValidationResult {
 
 // Validates run `options.run_id` and records the result. A Status error means
 // the validation could not be done (unknown run, unreachable database, a
-// different spec); failing checks are a result with passed == false.
+// different spec, a migration running on the target); failing checks are a
+// result with passed == false. Without a snapshot_id it holds the target's
+// run lock while it works, so no migration starts meanwhile.
 Result<ValidationResult> ValidateRun(const ValidateOptions& options);
 
 // The latest recorded validation of `run`, if any.

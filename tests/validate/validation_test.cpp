@@ -235,6 +235,23 @@ TEST_F(ValidationTest, ChangedBirthDateInASampledRowIsNamed) {
   EXPECT_EQ(ToJson(v).dump().find(birthdate), std::string::npos);
 }
 
+TEST_F(ValidationTest, WaitsForNoMigrationToRun) {
+  int64_t run = Migrate();
+  pg::Connection lock = target_->Connect();
+  // The run lock a migration holds ('mmig').
+  ASSERT_EQ(QueryString(lock, "SELECT pg_try_advisory_lock(1835886951)"), "t");
+  ValidateOptions o;
+  o.legacy_url = legacy_->url();
+  o.target_url = target_->url();
+  o.run_id = run;
+  auto v = ValidateRun(o);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(v.status().message(), ::testing::HasSubstr("a migration is running"));
+  ASSERT_EQ(QueryString(lock, "SELECT pg_advisory_unlock(1835886951)"), "t");
+  EXPECT_TRUE(ValidateRun(o).ok());
+}
+
 TEST_F(ValidationTest, UnknownRunAndDryRunAreRefused) {
   Migrate();
   ValidateOptions o;
