@@ -93,7 +93,7 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   std::string list;
   for (const std::string& c : sources) list += (list.empty() ? "" : ", ") + legacy.QuoteIdent(c);
   // Without the run's snapshot, a row the legacy application changed since
-  // the run started is skipped, not compared.
+  // the run started may differ: such a difference is counted, not blamed.
   bool skip_changed = ctx.options->snapshot_id.empty() && !e.updated_at.empty() && ctx.run.started_at;
   if (skip_changed) {
     list += fmt::format(", ({} > {}::timestamptz)", legacy.QuoteIdent(e.updated_at),
@@ -116,14 +116,17 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
     if (!more) break;
     const CopyRow& row = stream.row();
     sink.rows().clear();
+    size_t rejected_before = sink.rejected().size();
     MM_RETURN_IF_ERROR(transformer.Transform(row, sink));
     bool is_changed = skip_changed && row.Get(sources.size()) == "t";
+    if (is_changed) {
+      for (size_t i = rejected_before; i < sink.rejected().size(); ++i) {
+        changed.insert(sink.rejected()[i].first);
+      }
+    }
     for (transform::TargetRow& t : sink.rows()) {
       seen.insert(t.legacy_id);
-      if (is_changed) {
-        changed.insert(t.legacy_id);
-        continue;
-      }
+      if (is_changed) changed.insert(t.legacy_id);
       // References to a merged duplicate point at its survivor.
       for (const auto& ref : transformer.References()) {
         const ColumnSpec& c = *ref.spec;
@@ -146,14 +149,20 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
       copy += '\n';
     }
   }
+  // A row that differs, but whose legacy updated_at is after the run's start,
+  // was changed by the legacy application since: counted, not blamed.
+  int64_t changed_since_run = 0;
   for (const auto& [id, reason] : sink.rejected()) {
     seen.insert(id);
-    failures.Add(id, "now_rejected");
+    if (changed.count(id)) {
+      ++changed_since_run;
+    } else {
+      failures.Add(id, "now_rejected");
+    }
   }
   for (const std::string& id : wanted) {
     if (!seen.count(id)) failures.Add(id, "not_in_legacy");
   }
-  r.details["changed_since_run"] = changed.size();
 
   // Load the expected rows beside the target and compare there, typed.
   std::string cols;
@@ -190,6 +199,10 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   for (int i = 0; i < cmp.rows(); ++i) {
     std::string_view differing = cmp.Get(i, 1);
     if (differing.empty()) continue;
+    if (changed.count(std::string(cmp.Get(i, 0)))) {
+      ++changed_since_run;
+      continue;
+    }
     size_t b = 0;
     while (b <= differing.size()) {
       size_t comma = differing.find(',', b);
@@ -202,6 +215,7 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
     failures.Add(std::string(cmp.Get(i, 0)), "field_differs");
   }
   r.details["differing_columns"] = by_column;
+  r.details["changed_since_run"] = changed_since_run;
   (void)target.Exec("DROP TABLE IF EXISTS pg_temp." + tmp);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return std::vector<CheckResult>{std::move(r)};

@@ -235,6 +235,27 @@ TEST_F(ValidationTest, ChangedBirthDateInASampledRowIsNamed) {
   EXPECT_EQ(ToJson(v).dump().find(birthdate), std::string::npos);
 }
 
+TEST_F(ValidationTest, WithoutTheSnapshotRowsChangedSinceTheRunAreSkippedNotBlamed) {
+  int64_t run = Migrate();
+  pg::Connection legacy = legacy_->Connect();
+  std::string changed = QueryString(
+      legacy, "SELECT min(id) FROM dispatch_patient WHERE birthdate IS NOT NULL");
+  std::string silent = QueryString(
+      legacy, "SELECT max(id) FROM dispatch_patient WHERE birthdate IS NOT NULL");
+  // The legacy application edits a patient (and says so in updated_at) ...
+  ASSERT_OK(legacy.Exec("UPDATE dispatch_patient SET birthdate = birthdate - 2, updated_at = "
+                        "now() + interval '1 minute' WHERE id = " + changed));
+  ValidationResult v = Validate(run, 1000);
+  const CheckResult& s = Find(v, "sample", "patients");
+  EXPECT_TRUE(s.passed) << ::testing::PrintToString(s.examples);
+  EXPECT_EQ(s.details["changed_since_run"], 1);
+  // ... but a change that leaves updated_at alone is a difference.
+  ASSERT_OK(legacy.Exec("UPDATE dispatch_patient SET birthdate = birthdate - 2 WHERE id = " + silent));
+  v = Validate(run, 1000);
+  EXPECT_EQ(Failed(v), (std::set<std::string>{"sample/patients"}));
+  EXPECT_THAT(Find(v, "sample", "patients").examples, Contains(silent));
+}
+
 TEST_F(ValidationTest, WaitsForNoMigrationToRun) {
   int64_t run = Migrate();
   pg::Connection lock = target_->Connect();
