@@ -2,12 +2,12 @@
 // the source values of every reference) streamed in key order from the
 // legacy database, the target's rows, rejects and merges streamed in the same
 // order from the target, merged here. Two COPY streams; memory is a row.
+#include <fmt/format.h>
+
 #include <charconv>
 #include <chrono>
 #include <deque>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "ids/uuid_derivation.h"
 #include "transform/row_transformer.h"
@@ -116,8 +116,8 @@ class LegacyKeys : public transform::RowSink {
   Status Accept(const transform::TargetRow& row, std::span<const transform::RowIssue>) override {
     LegacyKey k;
     if (!ParseKey(row.legacy_id, &k.key)) {
-      return Status::DataLoss(fmt::format("{}: legacy id {} is not <key>:<position>", e_.name,
-                                          row.legacy_id));
+      return Status::DataLoss(
+          fmt::format("{}: legacy id {} is not <key>:<position>", e_.name, row.legacy_id));
     }
     for (int idx : ref_index_) {
       ids::UuidText u{};
@@ -133,8 +133,8 @@ class LegacyKeys : public transform::RowSink {
   Status Reject(std::string_view legacy_id, const transform::RowIssue&) override {
     LegacyKey k;
     if (!ParseKey(legacy_id, &k.key)) {
-      return Status::DataLoss(fmt::format("{}: legacy id {} is not <key>:<position>", e_.name,
-                                          legacy_id));
+      return Status::DataLoss(
+          fmt::format("{}: legacy id {} is not <key>:<position>", e_.name, legacy_id));
     }
     k.refs.assign(ref_index_.size(), ids::UuidText{});
     k.ref_null.assign(ref_index_.size(), 1);
@@ -321,7 +321,8 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
     MM_ASSIGN_OR_RETURN(l, lk.Next());
     MM_ASSIGN_OR_RETURN(t, tk.Next());
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   keys.checked = legacy_rows;
   keys.details["legacy_rows"] = legacy_rows;
   keys.details["loaded"] = loaded;

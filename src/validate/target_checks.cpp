@@ -2,10 +2,10 @@
 // (the catalog's constraints, which the engine may have loaded around, and
 // the spec's references), unique legacy ids, enum values and the spec's
 // clinical sanity conditions. Each is one set-based query per column.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "validate/checks.h"
 
@@ -31,7 +31,8 @@ Status CountAndExamples(pg::Connection& c, const std::string& sql, const std::st
   size_t b = 0;
   while (!arr.empty() && b <= arr.size()) {
     size_t comma = arr.find(',', b);
-    std::string id(arr.substr(b, comma == std::string_view::npos ? std::string_view::npos : comma - b));
+    std::string id(
+        arr.substr(b, comma == std::string_view::npos ? std::string_view::npos : comma - b));
     if (id.size() >= 2 && id.front() == '"') id = id.substr(1, id.size() - 2);
     f.Add(id, what);
     ++added;
@@ -57,8 +58,8 @@ Result<std::vector<CheckResult>> CheckCounts(const CheckContext& ctx) {
   for (const track::EntityCounts& e : counts) {
     CheckResult r = NewCheck("completeness", "counts", e.entity);
     r.checked = e.read;
-    r.details = {{"read", e.read},         {"loaded", e.loaded},   {"rejected", e.rejected},
-                 {"merged", e.merged},     {"deleted", e.deleted}, {"state", e.state}};
+    r.details = {{"read", e.read},     {"loaded", e.loaded},   {"rejected", e.rejected},
+                 {"merged", e.merged}, {"deleted", e.deleted}, {"state", e.state}};
     if (e.read != e.loaded + e.rejected + e.merged) {
       r.passed = false;
       r.failures = std::abs(e.read - (e.loaded + e.rejected + e.merged));
@@ -107,11 +108,10 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
   };
   std::vector<Fk> fks;
   for (int i = 0; i < cat.rows(); ++i) {
-    fks.push_back(Fk{std::string(cat.Get(i, 0)),
-                     c.QuoteIdent(std::string(cat.Get(i, 4))) + "." +
-                         c.QuoteIdent(std::string(cat.Get(i, 1))),
-                     std::string(cat.Get(i, 2)), std::string(cat.Get(i, 3)),
-                     std::string(cat.Get(i, 5))});
+    fks.push_back(Fk{
+        std::string(cat.Get(i, 0)),
+        c.QuoteIdent(std::string(cat.Get(i, 4))) + "." + c.QuoteIdent(std::string(cat.Get(i, 1))),
+        std::string(cat.Get(i, 2)), std::string(cat.Get(i, 3)), std::string(cat.Get(i, 5))});
     done.insert({std::string(cat.Get(i, 5)), std::string(cat.Get(i, 1))});
   }
   for (const spec::ColumnSpec& col : e.columns) {
@@ -210,9 +210,10 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
     }
     MM_RETURN_IF_ERROR(CountAndExamples(
         c,
-        fmt::format("SELECT count(*), {} FROM {} c WHERE c.{} IS NOT NULL AND c.{}::text NOT IN ({})",
-                    ExamplesSql("c.legacy_id::text", n), table, c.QuoteIdent(col.target),
-                    c.QuoteIdent(col.target), values),
+        fmt::format(
+            "SELECT count(*), {} FROM {} c WHERE c.{} IS NOT NULL AND c.{}::text NOT IN ({})",
+            ExamplesSql("c.legacy_id::text", n), table, c.QuoteIdent(col.target),
+            c.QuoteIdent(col.target), values),
         col.target, n, &en));
   }
   en.details["columns"] = enum_cols;
@@ -231,14 +232,15 @@ Result<std::vector<CheckResult>> CheckSanity(const CheckContext& ctx, const spec
   // The condition stays in WHERE, where the planner can turn an EXISTS into
   // a semi-join; in the select list it would run once per row.
   MM_RETURN_NOT_OK_PREPEND(
-      CountAndExamples(c,
-                       fmt::format("SELECT count(*), {} FROM {} WHERE deleted_at IS NULL AND ({})",
-                                   ExamplesSql(table + ".legacy_id::text", ctx.options->max_examples),
-                                   table, s.where),
-                       s.name, ctx.options->max_examples, &r),
+      CountAndExamples(
+          c,
+          fmt::format("SELECT count(*), {} FROM {} WHERE deleted_at IS NULL AND ({})",
+                      ExamplesSql(table + ".legacy_id::text", ctx.options->max_examples), table,
+                      s.where),
+          s.name, ctx.options->max_examples, &r),
       "sanity check " + s.name);
-  MM_ASSIGN_OR_RETURN(auto rows, c.QueryValue("SELECT count(*) FROM " + table +
-                                              " WHERE deleted_at IS NULL"));
+  MM_ASSIGN_OR_RETURN(auto rows,
+                      c.QueryValue("SELECT count(*) FROM " + table + " WHERE deleted_at IS NULL"));
   r.checked = rows ? std::stoll(*rows) : 0;
   r.details["condition"] = s.where;
   r.passed = true;

@@ -48,7 +48,8 @@ TEST(KeyTest, ParsesPlainAndExplodedLegacyIds) {
   ASSERT_TRUE(ParseKey("7:3", &k));
   EXPECT_EQ(k, (Key{7, 3}));
   EXPECT_EQ(k.Text(), "7:3");
-  for (const char* bad : {"", "x", "7:", "7:-1", "7:3:1", "1.5"}) EXPECT_FALSE(ParseKey(bad, &k)) << bad;
+  for (const char* bad : {"", "x", "7:", "7:-1", "7:3:1", "1.5"})
+    EXPECT_FALSE(ParseKey(bad, &k)) << bad;
 }
 
 TEST(KeyTest, SortsAsTheDatabasesDo) {
