@@ -1,12 +1,12 @@
 // `medmigrate report RUN --format md|json|html [--output FILE]`: the run's
 // summary, per-entity counts, rejects and warnings by reason, validation and
 // (HTML) a throughput chart; no patient data.
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "cli/context.h"
 #include "report/run_report.h"
@@ -35,9 +35,8 @@ void AddReportCommand(CLI::App& app, Context& ctx) {
       if (!output.empty()) {
         file.open(output, std::ios::binary | std::ios::trunc);
         if (!file) {
-          return Status::InvalidArgument(
-              fmt::format("--output {}: cannot write the report there ({})", output,
-                          std::strerror(errno)));
+          return Status::InvalidArgument(fmt::format(
+              "--output {}: cannot write the report there ({})", output, std::strerror(errno)));
         }
       }
       MM_ASSIGN_OR_RETURN(DatabaseUrl target, ResolveUrl(ctx, DatabaseRole::kTarget));

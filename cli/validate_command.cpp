@@ -1,9 +1,9 @@
 // `medmigrate validate RUN`: proves a run against the legacy database and the
 // tracking schema, records the result with the run, and exits non-zero when a
 // check failed (each failure named by check, entity and legacy ids).
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/context.h"
 #include "validate/validation.h"
@@ -54,9 +54,9 @@ void AddValidateCommand(CLI::App& app, Context& ctx) {
                                    c.entity.empty() ? "-" : c.entity, c.checked, c.failures,
                                    result);
           if (!c.examples.empty()) {
-            std::cout << fmt::format(" (legacy ids {}{})", fmt::join(c.examples, ", "),
-                                     c.failures > static_cast<int64_t>(c.examples.size()) ? ", ..."
-                                                                                          : "");
+            std::cout << fmt::format(
+                " (legacy ids {}{})", fmt::join(c.examples, ", "),
+                c.failures > static_cast<int64_t>(c.examples.size()) ? ", ..." : "");
           }
           std::cout << "\n";
         }

@@ -1,11 +1,11 @@
 #include "report/run_report.h"
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-
-#include <fmt/chrono.h>
-#include <fmt/format.h>
 
 #include "pg/connection.h"
 
@@ -86,12 +86,23 @@ std::string Html(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -130,12 +141,14 @@ std::string CheckState(const validate::CheckResult& c) {
 }
 
 std::string ValidationLine(const RunReportData& r) {
-  if (!r.validation) return "not validated (run 'medmigrate validate " + std::to_string(r.run.run.id) + "')";
+  if (!r.validation)
+    return "not validated (run 'medmigrate validate " + std::to_string(r.run.run.id) + "')";
   const auto& v = *r.validation;
   if (v.error) return fmt::format("validation {} could not finish: {}", v.validation_id, *v.error);
-  return fmt::format("validation {} {} ({} of {} checks failed, {:.1f}s, sample {} rows per entity)",
-                     v.validation_id, v.passed ? "passed" : "FAILED", v.FailedChecks(),
-                     v.checks.size(), v.seconds, v.sample_size);
+  return fmt::format(
+      "validation {} {} ({} of {} checks failed, {:.1f}s, sample {} rows per entity)",
+      v.validation_id, v.passed ? "passed" : "FAILED", v.FailedChecks(), v.checks.size(), v.seconds,
+      v.sample_size);
 }
 
 // The throughput chart: an inline SVG, rows per second against seconds.
@@ -180,8 +193,9 @@ std::string Chart(const std::vector<ThroughputPoint>& pts) {
   }
   for (int i = 0; i <= 5; ++i) {
     double t = tmax * i / 5;
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{:.1f}s</text>",
-                       x(t), h - bottom + 18, t);
+    svg += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{:.1f}s</text>", x(t),
+        h - bottom + 18, t);
   }
   svg += fmt::format("<polygon points=\"{}\" class=\"area\"/>", area);
   svg += fmt::format("<polyline points=\"{}\" class=\"line\"/>", line);
@@ -243,18 +257,19 @@ nlohmann::json RenderJson(const RunReportData& r) {
     ej["rows_per_second"] = Rate(e.read, e.seconds);
     j["entities"].push_back(ej);
   }
-  j["totals"] = {{"read", t.read},         {"loaded", t.loaded},     {"rejected", t.rejected},
-                 {"merged", t.merged},     {"inserted", t.inserted}, {"updated", t.updated},
-                 {"unchanged", t.unchanged}, {"deleted", t.deleted}, {"warnings", t.warnings}};
+  j["totals"] = {{"read", t.read},           {"loaded", t.loaded},     {"rejected", t.rejected},
+                 {"merged", t.merged},       {"inserted", t.inserted}, {"updated", t.updated},
+                 {"unchanged", t.unchanged}, {"deleted", t.deleted},   {"warnings", t.warnings}};
   for (const char* kind : {"rejects", "warnings"}) {
     const auto& groups = std::string(kind) == "rejects" ? r.rejects : r.warnings;
     j[kind] = nlohmann::json::array();
     for (const ReasonGroup& g : groups) {
-      j[kind].push_back({{"entity", g.entity},
-                         {"column", g.column.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.column)},
-                         {"reason", g.reason},
-                         {"count", g.count},
-                         {"examples", g.examples}});
+      j[kind].push_back(
+          {{"entity", g.entity},
+           {"column", g.column.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.column)},
+           {"reason", g.reason},
+           {"count", g.count},
+           {"examples", g.examples}});
     }
   }
   j["validation"] = r.validation ? validate::ToJson(*r.validation) : nlohmann::json(nullptr);
@@ -318,14 +333,15 @@ std::string RenderMarkdown(const RunReportData& r) {
          "|---|---|---|--:|--:|---|---|\n";
     for (const auto& c : r.validation->checks) {
       s += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", c.kind, Md(c.check),
-                       c.entity.empty() ? "-" : Md(c.entity), c.checked, c.failures,
-                       CheckState(c), Md(Examples(c.examples, c.failures)));
+                       c.entity.empty() ? "-" : Md(c.entity), c.checked, c.failures, CheckState(c),
+                       Md(Examples(c.examples, c.failures)));
     }
     s += "\n";
   }
-  s += fmt::format("_Generated {} by medmigrate. Legacy ids, counts and reasons only: no patient "
-                   "data._\n",
-                   r.generated_at);
+  s += fmt::format(
+      "_Generated {} by medmigrate. Legacy ids, counts and reasons only: no patient "
+      "data._\n",
+      r.generated_at);
   return s;
 }
 
@@ -346,10 +362,10 @@ std::string RenderHtml(const RunReportData& r) {
   if (run.error) h += fmt::format("<p class=\"bad\">{}</p>", Html(*run.error));
 
   std::string vclass = !r.validation ? "warn" : r.validation->passed ? "ok" : "bad";
-  std::string vtext = !r.validation            ? "not validated"
-                      : r.validation->error    ? "could not finish"
-                      : r.validation->passed   ? "passed"
-                                               : "FAILED";
+  std::string vtext = !r.validation          ? "not validated"
+                      : r.validation->error  ? "could not finish"
+                      : r.validation->passed ? "passed"
+                                             : "FAILED";
   h += "<div class=\"cards\">";
   auto card = [&](const std::string& label, const std::string& value, const std::string& cls = "") {
     h += fmt::format("<div class=\"card\"><span>{}</span><b class=\"{}\">{}</b></div>", Html(label),
@@ -402,14 +418,16 @@ std::string RenderHtml(const RunReportData& r) {
       h += "<p class=\"muted\">None.</p>";
       continue;
     }
-    h += fmt::format("<table id=\"{}\"><thead><tr><th>entity</th><th>column</th><th>reason</th>"
-                     "<th class=\"n\">count</th><th>example legacy ids</th></tr></thead><tbody>",
-                     std::string(kind) == "Rejects" ? "rejects" : "warnings");
+    h += fmt::format(
+        "<table id=\"{}\"><thead><tr><th>entity</th><th>column</th><th>reason</th>"
+        "<th class=\"n\">count</th><th>example legacy ids</th></tr></thead><tbody>",
+        std::string(kind) == "Rejects" ? "rejects" : "warnings");
     for (const ReasonGroup& g : groups) {
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td "
-                       "class=\"n\">{}</td><td>{}</td></tr>",
-                       Html(g.entity), g.column.empty() ? "<span class=\"muted\">(row)</span>" : Html(g.column),
-                       Html(g.reason), Num(g.count), Html(Examples(g.examples, g.count)));
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td "
+          "class=\"n\">{}</td><td>{}</td></tr>",
+          Html(g.entity), g.column.empty() ? "<span class=\"muted\">(row)</span>" : Html(g.column),
+          Html(g.reason), Num(g.count), Html(Examples(g.examples, g.count)));
     }
     h += "</tbody></table>\n";
   }
@@ -424,17 +442,18 @@ std::string RenderHtml(const RunReportData& r) {
     for (const auto& c : r.validation->checks) {
       std::string st = CheckState(c);
       std::string cls = st == "ok" ? "ok" : st == "warning" ? "warn" : "bad";
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td "
-                       "class=\"n\">{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
-                       Html(c.kind), Html(c.check), c.entity.empty() ? "-" : Html(c.entity),
-                       Num(c.checked), Num(c.failures), cls, Html(st),
-                       Html(Examples(c.examples, c.failures)));
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td "
+          "class=\"n\">{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+          Html(c.kind), Html(c.check), c.entity.empty() ? "-" : Html(c.entity), Num(c.checked),
+          Num(c.failures), cls, Html(st), Html(Examples(c.examples, c.failures)));
     }
     h += "</tbody></table>\n";
   }
-  h += fmt::format("<p class=\"muted\">Generated {} by medmigrate. Legacy ids, counts and reasons "
-                   "only: no patient data.</p>",
-                   Html(r.generated_at));
+  h += fmt::format(
+      "<p class=\"muted\">Generated {} by medmigrate. Legacy ids, counts and reasons "
+      "only: no patient data.</p>",
+      Html(r.generated_at));
   h += "</main></body></html>\n";
   return h;
 }

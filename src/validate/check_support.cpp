@@ -1,15 +1,13 @@
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-
-#include <fmt/format.h>
 
 #include "validate/checks.h"
 
 namespace medmigrate::validate {
 
-std::string Key::Text() const {
-  return b < 0 ? std::to_string(a) : fmt::format("{}:{}", a, b);
-}
+std::string Key::Text() const { return b < 0 ? std::to_string(a) : fmt::format("{}:{}", a, b); }
 
 bool ParseKey(std::string_view text, Key* out) {
   size_t colon = text.find(':');
@@ -25,9 +23,10 @@ bool ParseKey(std::string_view text, Key* out) {
 
 std::string SortKeySql(const std::string& column, bool exploded) {
   if (!exploded) return fmt::format("{0}::bigint, -1::bigint", column);
-  return fmt::format("split_part({0}::text, ':', 1)::bigint, "
-                     "coalesce(nullif(split_part({0}::text, ':', 2), '')::bigint, -1)",
-                     column);
+  return fmt::format(
+      "split_part({0}::text, ':', 1)::bigint, "
+      "coalesce(nullif(split_part({0}::text, ':', 2), '')::bigint, -1)",
+      column);
 }
 
 Status CopyStream::Begin(const std::string& select_sql) {
@@ -120,22 +119,22 @@ void Failures::Add(const std::string& legacy_id, const std::string& what) {
 }
 
 Result<pg::Connection> OpenLegacy(const CheckContext& ctx) {
-  MM_ASSIGN_OR_RETURN(pg::Connection c, pg::Connection::Open(ctx.options->legacy_url,
-                                                             "legacy database",
-                                                             "medmigrate validate"));
+  MM_ASSIGN_OR_RETURN(
+      pg::Connection c,
+      pg::Connection::Open(ctx.options->legacy_url, "legacy database", "medmigrate validate"));
   MM_RETURN_IF_ERROR(c.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   if (!ctx.options->snapshot_id.empty()) {
-    MM_RETURN_NOT_OK_PREPEND(
-        c.Exec(fmt::format("SET TRANSACTION SNAPSHOT {}", c.QuoteLiteral(ctx.options->snapshot_id))),
-        "legacy database: cannot read in the run's snapshot");
+    MM_RETURN_NOT_OK_PREPEND(c.Exec(fmt::format("SET TRANSACTION SNAPSHOT {}",
+                                                c.QuoteLiteral(ctx.options->snapshot_id))),
+                             "legacy database: cannot read in the run's snapshot");
   }
   return c;
 }
 
 Result<pg::Connection> OpenTarget(const CheckContext& ctx) {
-  MM_ASSIGN_OR_RETURN(pg::Connection c, pg::Connection::Open(ctx.options->target_url,
-                                                             "target database",
-                                                             "medmigrate validate"));
+  MM_ASSIGN_OR_RETURN(
+      pg::Connection c,
+      pg::Connection::Open(ctx.options->target_url, "target database", "medmigrate validate"));
   // Streams compare text: one time zone and date style on every connection.
   MM_RETURN_IF_ERROR(c.Exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"));
   return c;

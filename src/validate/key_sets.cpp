@@ -2,11 +2,12 @@
 // the source values of every reference) streamed in key order from the
 // legacy database, the target's rows, rejects and merges streamed in the same
 // order from the target, merged here. Two COPY streams; memory is a row.
+#include <fmt/format.h>
+
+#include <charconv>
 #include <chrono>
 #include <deque>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "ids/uuid_derivation.h"
 #include "transform/row_transformer.h"
@@ -21,7 +22,8 @@ using spec::ColumnSpec;
 // One legacy row (or exploded element) with the reference ids it must have.
 struct LegacyKey {
   Key key;
-  std::vector<std::optional<std::string>> refs;  // expected target ids; nullopt: NULL
+  std::vector<ids::UuidText> refs;  // expected target ids
+  std::vector<char> ref_null;       // 1: the reference must be NULL
 };
 
 // Streams an entity's legacy keys in order, exploding through the engine's
@@ -56,63 +58,74 @@ class LegacyKeys : public transform::RowSink {
         cols.push_back(c.source);
       }
     }
+    last_value_.assign(refs_.size(), std::string("\x01"));
+    last_uuid_.resize(refs_.size());
     std::string list;
     for (const std::string& c : cols) list += (list.empty() ? "" : ", ") + conn_->QuoteIdent(c);
     return stream_.Begin(fmt::format("SELECT {} FROM {} ORDER BY {}", list, SourceFrom(*conn_, e_),
                                      conn_->QuoteIdent(e_.key)));
   }
 
-  // The next key, or nullopt at the end.
-  Result<std::optional<LegacyKey>> Next() {
-    while (pending_.empty()) {
-      MM_ASSIGN_OR_RETURN(bool more, stream_.Next());
-      if (!more) return std::optional<LegacyKey>();
-      const CopyRow& row = stream_.row();
-      if (transformer_) {
-        MM_RETURN_IF_ERROR(transformer_->Transform(row, *this));
+  // The next key, or nullptr at the end; valid until the next call.
+  Result<const LegacyKey*> Next() {
+    if (transformer_) {
+      while (pending_.empty()) {
+        MM_ASSIGN_OR_RETURN(bool more, stream_.Next());
+        if (!more) return static_cast<const LegacyKey*>(nullptr);
+        MM_RETURN_IF_ERROR(transformer_->Transform(stream_.row(), *this));
+      }
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      return &current_;
+    }
+    MM_ASSIGN_OR_RETURN(bool more, stream_.Next());
+    if (!more) return static_cast<const LegacyKey*>(nullptr);
+    const CopyRow& row = stream_.row();
+    LegacyKey& k = current_;
+    if (row.IsNull(0) || !ParseKey(row.Get(0), &k.key)) {
+      return Status::DataLoss(fmt::format("{}: a legacy key is not an integer", e_.name));
+    }
+    k.refs.resize(refs_.size());
+    k.ref_null.assign(refs_.size(), 0);
+    for (size_t i = 0; i < refs_.size(); ++i) {
+      size_t f = static_cast<size_t>(ref_index_[i]);
+      if (row.IsNull(f)) {
+        k.ref_null[i] = 1;
         continue;
       }
-      LegacyKey k;
-      if (row.IsNull(0) || !ParseKey(row.Get(0), &k.key)) {
-        return Status::DataLoss(fmt::format("{}: a legacy key is not an integer", e_.name));
-      }
-      for (size_t i = 0; i < refs_.size(); ++i) {
-        size_t f = static_cast<size_t>(ref_index_[i]);
-        if (row.IsNull(f)) {
-          k.refs.emplace_back();
-          continue;
+      std::string_view value = row.Get(f);
+      const ColumnSpec& c = *refs_[i];
+      if (c.follow_merges) {
+        auto m = ctx_.merges.find(c.ref_entity);
+        if (m != ctx_.merges.end()) {
+          auto s = m->second.find(std::string(value));
+          if (s != m->second.end()) value = s->second;
         }
-        std::string value(row.Get(f));
-        const ColumnSpec& c = *refs_[i];
-        if (c.follow_merges) {
-          auto m = ctx_.merges.find(c.ref_entity);
-          if (m != ctx_.merges.end()) {
-            auto s = m->second.find(value);
-            if (s != m->second.end()) value = s->second;
-          }
-        }
-        k.refs.emplace_back(uuids_->Derive(c.ref_entity, value));
       }
-      pending_.push_back(std::move(k));
+      // Children of one parent tend to come together: derive once per run of values.
+      if (value != last_value_[i]) {
+        last_value_[i].assign(value);
+        uuids_->Derive(c.ref_entity, value, &last_uuid_[i]);
+      }
+      k.refs[i] = last_uuid_[i];
     }
-    LegacyKey k = std::move(pending_.front());
-    pending_.pop_front();
-    return std::optional<LegacyKey>(std::move(k));
+    return &current_;
   }
 
   // RowSink, for exploded entities: every element is a key, loaded or not.
   Status Accept(const transform::TargetRow& row, std::span<const transform::RowIssue>) override {
     LegacyKey k;
     if (!ParseKey(row.legacy_id, &k.key)) {
-      return Status::DataLoss(fmt::format("{}: legacy id {} is not <key>:<position>", e_.name,
-                                          row.legacy_id));
+      return Status::DataLoss(
+          fmt::format("{}: legacy id {} is not <key>:<position>", e_.name, row.legacy_id));
     }
     for (int idx : ref_index_) {
-      if (row.nulls[static_cast<size_t>(idx)]) {
-        k.refs.emplace_back();
-      } else {
-        k.refs.emplace_back(row.values[static_cast<size_t>(idx)]);
-      }
+      ids::UuidText u{};
+      const std::string& v = row.values[static_cast<size_t>(idx)];
+      bool null = row.nulls[static_cast<size_t>(idx)] || v.size() != u.size();
+      if (!null) std::copy(v.begin(), v.end(), u.begin());
+      k.refs.push_back(u);
+      k.ref_null.push_back(null ? 1 : 0);
     }
     pending_.push_back(std::move(k));
     return Status::Ok();
@@ -120,10 +133,11 @@ class LegacyKeys : public transform::RowSink {
   Status Reject(std::string_view legacy_id, const transform::RowIssue&) override {
     LegacyKey k;
     if (!ParseKey(legacy_id, &k.key)) {
-      return Status::DataLoss(fmt::format("{}: legacy id {} is not <key>:<position>", e_.name,
-                                          legacy_id));
+      return Status::DataLoss(
+          fmt::format("{}: legacy id {} is not <key>:<position>", e_.name, legacy_id));
     }
-    k.refs.assign(ref_index_.size(), std::nullopt);
+    k.refs.assign(ref_index_.size(), ids::UuidText{});
+    k.ref_null.assign(ref_index_.size(), 1);
     pending_.push_back(std::move(k));
     return Status::Ok();
   }
@@ -138,6 +152,9 @@ class LegacyKeys : public transform::RowSink {
   std::vector<const ColumnSpec*> refs_;
   std::vector<int> ref_index_;  // source field (plain) or target column (exploded)
   std::deque<LegacyKey> pending_;
+  LegacyKey current_;
+  std::vector<std::string> last_value_;
+  std::vector<ids::UuidText> last_uuid_;
 };
 
 // What the target holds for one legacy key.
@@ -145,7 +162,8 @@ struct TargetKey {
   Key key;
   int live = 0, dead = 0;
   bool rejected_here = false, rejected = false, merged = false;
-  std::vector<std::optional<std::string>> refs;  // of the (first) live row
+  std::vector<std::string> refs;  // of the (first) live row
+  std::vector<char> ref_null;
 };
 
 class TargetKeys {
@@ -174,44 +192,48 @@ class TargetKeys {
     return stream_.Begin(sql);
   }
 
-  Result<std::optional<TargetKey>> Next() {
-    std::optional<TargetKey> out;
+  // The next key's rows and records, or nullptr at the end; valid until the next call.
+  Result<const TargetKey*> Next() {
+    bool started = false;
+    TargetKey& out = current_;
     while (true) {
       if (!have_row_) {
         MM_ASSIGN_OR_RETURN(bool more, stream_.Next());
-        if (!more) return out;
+        if (!more) return started ? &out : nullptr;
         have_row_ = true;
       }
       const CopyRow& row = stream_.row();
       Key k;
-      k.a = std::stoll(std::string(row.Get(0)));
-      k.b = std::stoll(std::string(row.Get(1)));
-      if (out && k != out->key) return out;
-      if (!out) {
-        out.emplace();
-        out->key = k;
+      std::string_view a = row.Get(0), b = row.Get(1);
+      std::from_chars(a.data(), a.data() + a.size(), k.a);
+      std::from_chars(b.data(), b.data() + b.size(), k.b);
+      if (started && k != out.key) return &out;
+      if (!started) {
+        started = true;
+        out.key = k;
+        out.live = out.dead = 0;
+        out.rejected_here = out.rejected = out.merged = false;
+        out.refs.resize(nrefs_);
+        out.ref_null.assign(nrefs_, 1);
       }
       std::string_view kind = row.Get(2);
       bool flag = row.Get(3) == "t";
       if (kind == "T") {
         if (flag) {
-          if (out->live++ == 0) {
+          if (out.live++ == 0) {
             for (size_t i = 0; i < nrefs_; ++i) {
-              if (row.IsNull(4 + i)) {
-                out->refs.emplace_back();
-              } else {
-                out->refs.emplace_back(std::string(row.Get(4 + i)));
-              }
+              out.ref_null[i] = row.IsNull(4 + i) ? 1 : 0;
+              if (!row.IsNull(4 + i)) out.refs[i].assign(row.Get(4 + i));
             }
           }
         } else {
-          ++out->dead;
+          ++out.dead;
         }
       } else if (kind == "R") {
-        out->rejected = true;
-        out->rejected_here = out->rejected_here || flag;
+        out.rejected = true;
+        out.rejected_here = out.rejected_here || flag;
       } else {
-        out->merged = true;
+        out.merged = true;
       }
       have_row_ = false;
     }
@@ -224,6 +246,7 @@ class TargetKeys {
   CopyStream stream_;
   size_t nrefs_ = 0;
   bool have_row_ = false;
+  TargetKey current_;
 };
 
 }  // namespace
@@ -244,8 +267,8 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
   int64_t legacy_rows = 0, loaded = 0, rejected = 0, merged = 0, deleted = 0;
   nlohmann::json ref_columns = nlohmann::json::object();
 
-  MM_ASSIGN_OR_RETURN(std::optional<LegacyKey> l, lk.Next());
-  MM_ASSIGN_OR_RETURN(std::optional<TargetKey> t, tk.Next());
+  MM_ASSIGN_OR_RETURN(const LegacyKey* l, lk.Next());
+  MM_ASSIGN_OR_RETURN(const TargetKey* t, tk.Next());
   while (l || t) {
     if (l && (!t || l->key < t->key)) {
       ++legacy_rows;
@@ -265,13 +288,12 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
       continue;
     }
     ++legacy_rows;
-    const std::string id = l->key.Text();
     if (t->live > 1) {
-      key_failures.Add(id, "duplicate");
+      key_failures.Add(l->key.Text(), "duplicate");
     } else if (t->live == 1 && t->merged) {
-      key_failures.Add(id, "merged_and_loaded");
+      key_failures.Add(l->key.Text(), "merged_and_loaded");
     } else if (t->live == 1 && t->rejected_here) {
-      key_failures.Add(id, "loaded_and_rejected");
+      key_failures.Add(l->key.Text(), "loaded_and_rejected");
     } else if (t->live == 1) {
       ++loaded;
     } else if (t->merged) {
@@ -279,18 +301,19 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
     } else if (t->rejected) {
       ++rejected;
     } else {
-      key_failures.Add(id, t->dead > 0 ? "deleted_but_in_legacy" : "missing");
+      key_failures.Add(l->key.Text(), t->dead > 0 ? "deleted_but_in_legacy" : "missing");
     }
     if (t->live >= 1) {
       for (size_t i = 0; i < lk.refs().size(); ++i) {
         const ColumnSpec& c = *lk.refs()[i];
         ++refs.checked;
-        const std::optional<std::string>& want = l->refs[i];
-        const std::optional<std::string>& have = t->refs[i];
-        bool ok = want == have ||
-                  (!have && want && c.on_missing == spec::OnMissing::kNullWithWarning);
+        bool want_null = l->ref_null[i], have_null = t->ref_null[i];
+        bool ok = want_null ? have_null
+                  : have_null
+                      ? c.on_missing == spec::OnMissing::kNullWithWarning
+                      : std::string_view(l->refs[i].data(), l->refs[i].size()) == t->refs[i];
         if (!ok) {
-          ref_failures.Add(id, c.target);
+          ref_failures.Add(l->key.Text(), c.target);
           ref_columns[c.target] = ref_columns.value(c.target, 0) + 1;
         }
       }
@@ -298,7 +321,8 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
     MM_ASSIGN_OR_RETURN(l, lk.Next());
     MM_ASSIGN_OR_RETURN(t, tk.Next());
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   keys.checked = legacy_rows;
   keys.details["legacy_rows"] = legacy_rows;
   keys.details["loaded"] = loaded;

@@ -4,10 +4,10 @@
 // to the cent. Both databases stream the rows sorted by (per, key); the
 // legacy rows pass through the engine's RowTransformer restricted to the
 // money columns, so the rules that shaped the loaded values shape these.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "transform/row_transformer.h"
 #include "validate/checks.h"
@@ -19,7 +19,7 @@ namespace {
 using spec::ColumnSpec;
 
 struct MoneyRow {
-  std::optional<int64_t> group;  // the referenced row's legacy id
+  std::optional<int64_t> group;  // the referenced row's legacy id; NULL sorts last
   int64_t key = 0;
   bool amount_null = false;
   Decimal amount, quantity;
@@ -32,8 +32,10 @@ struct MoneyRow {
   }
 };
 
+// Both databases sort NULLS LAST (ascending's default, so the legacy side can
+// use an index on the reference column).
 bool Before(const MoneyRow& a, const MoneyRow& b) {
-  if (a.group != b.group) return !a.group || (b.group && *a.group < *b.group);
+  if (a.group != b.group) return a.group && (!b.group || *a.group < *b.group);
   return a.key < b.key;
 }
 
@@ -66,9 +68,10 @@ class LegacyMoney : public transform::RowSink {
       if (c.enum_spec) c.enum_spec->raw_column.clear();
       reduced_.columns.push_back(std::move(c));
     }
-    MM_ASSIGN_OR_RETURN(transform::RowTransformer t,
-                        transform::RowTransformer::Create(
-                            *ctx_.spec, reduced_, transform::TransformContext{ctx_.run.started_date}));
+    MM_ASSIGN_OR_RETURN(
+        transform::RowTransformer t,
+        transform::RowTransformer::Create(*ctx_.spec, reduced_,
+                                          transform::TransformContext{ctx_.run.started_date}));
     transformer_.emplace(std::move(t));
     const auto& cols = transformer_->TargetColumns();
     auto index = [&](const std::string& n) -> int {
@@ -90,7 +93,7 @@ class LegacyMoney : public transform::RowSink {
     }
     std::string order = conn_->QuoteIdent(e_.key);
     if (per_source_ >= 0) {
-      order = conn_->QuoteIdent(sources[static_cast<size_t>(per_source_)]) + " NULLS FIRST, " + order;
+      order = conn_->QuoteIdent(sources[static_cast<size_t>(per_source_)]) + ", " + order;
     }
     return stream_.Begin(
         fmt::format("SELECT {} FROM {} ORDER BY {}", list, SourceFrom(*conn_, e_), order));
@@ -169,9 +172,9 @@ class TargetMoney {
     std::string order = "t.legacy_id";
     if (!m_.per.empty()) {
       const ColumnSpec* per = FindColumn(e_, m_.per);
-      sql += fmt::format(" LEFT JOIN public.{} p ON p.id = t.{}", conn_->QuoteIdent(per->ref_entity),
-                         conn_->QuoteIdent(m_.per));
-      order = "p.legacy_id NULLS FIRST, t.legacy_id";
+      sql += fmt::format(" LEFT JOIN public.{} p ON p.id = t.{}",
+                         conn_->QuoteIdent(per->ref_entity), conn_->QuoteIdent(m_.per));
+      order = "p.legacy_id, t.legacy_id";
     }
     sql += " WHERE t.deleted_at IS NULL ORDER BY " + order;
     return stream_.Begin(sql);
@@ -187,8 +190,8 @@ class TargetMoney {
     r.amount_null = row.IsNull(2);
     if ((!r.amount_null && !Decimal::Parse(row.Get(2), &r.amount)) ||
         (!row.IsNull(3) && !Decimal::Parse(row.Get(3), &r.quantity))) {
-      return Status::DataLoss(fmt::format("{}: legacy id {} has an amount that is not a number",
-                                          e_.name, r.key));
+      return Status::DataLoss(
+          fmt::format("{}: legacy id {} has an amount that is not a number", e_.name, r.key));
     }
     if (!row.IsNull(4)) r.currency = row.Get(4);
     return std::optional<MoneyRow>(std::move(r));
@@ -294,7 +297,8 @@ Result<std::vector<CheckResult>> CheckMoney(const CheckContext& ctx, const spec:
   }
   close_group();
 
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::vector<CheckResult> out;
   rows.seconds = seconds;
   out.push_back(std::move(rows));

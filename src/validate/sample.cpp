@@ -3,11 +3,11 @@
 // RowTransformer, and COPYed as the loader would write it into a temporary
 // table shaped like the target table; the server then compares every column
 // with the target row, typed (numeric 12.5 = 12.50, jsonb by value).
+#include <fmt/format.h>
+
 #include <chrono>
 #include <optional>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "ids/uuid_derivation.h"
 #include "transform/row_transformer.h"
@@ -57,10 +57,11 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   const std::string table = "public." + target.QuoteIdent(e.name);
   // Large tables are thinned by a Bernoulli sample first, so the random
   // order sorts a few rows, not the table.
-  MM_ASSIGN_OR_RETURN(auto est, target.QueryValue(fmt::format(
-                                    "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = "
-                                    "'{}'::regclass",
-                                    table)));
+  MM_ASSIGN_OR_RETURN(
+      auto est, target.QueryValue(
+                    fmt::format("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = "
+                                "'{}'::regclass",
+                                table)));
   int64_t estimate = est ? std::stoll(*est) : 0;
   std::string from = table;
   if (estimate > int64_t{n} * 20) {
@@ -93,8 +94,9 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   std::string list;
   for (const std::string& c : sources) list += (list.empty() ? "" : ", ") + legacy.QuoteIdent(c);
   // Without the run's snapshot, a row the legacy application changed since
-  // the run started is skipped, not compared.
-  bool skip_changed = ctx.options->snapshot_id.empty() && !e.updated_at.empty() && ctx.run.started_at;
+  // the run started may differ: such a difference is counted, not blamed.
+  bool skip_changed =
+      ctx.options->snapshot_id.empty() && !e.updated_at.empty() && ctx.run.started_at;
   if (skip_changed) {
     list += fmt::format(", ({} > {}::timestamptz)", legacy.QuoteIdent(e.updated_at),
                         legacy.QuoteLiteral(*ctx.run.started_at));
@@ -102,13 +104,14 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   MM_ASSIGN_OR_RETURN(transform::RowTransformer transformer,
                       transform::RowTransformer::Create(
                           *ctx.spec, e, transform::TransformContext{ctx.run.started_date}));
-  MM_ASSIGN_OR_RETURN(ids::UuidDerivation uuids, ids::UuidDerivation::Create(ctx.spec->uuid_namespace));
+  MM_ASSIGN_OR_RETURN(ids::UuidDerivation uuids,
+                      ids::UuidDerivation::Create(ctx.spec->uuid_namespace));
   SampleSink sink(&wanted);
   std::set<std::string> seen, changed;
   CopyStream stream(&legacy);
-  MM_RETURN_IF_ERROR(stream.Begin(fmt::format("SELECT {} FROM {} WHERE {} = ANY('{{{}}}'::bigint[])",
-                                              list, SourceFrom(legacy, e), legacy.QuoteIdent(e.key),
-                                              keys)));
+  MM_RETURN_IF_ERROR(
+      stream.Begin(fmt::format("SELECT {} FROM {} WHERE {} = ANY('{{{}}}'::bigint[])", list,
+                               SourceFrom(legacy, e), legacy.QuoteIdent(e.key), keys)));
   const auto& columns = transformer.TargetColumns();
   std::string copy;
   while (true) {
@@ -116,14 +119,17 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
     if (!more) break;
     const CopyRow& row = stream.row();
     sink.rows().clear();
+    size_t rejected_before = sink.rejected().size();
     MM_RETURN_IF_ERROR(transformer.Transform(row, sink));
     bool is_changed = skip_changed && row.Get(sources.size()) == "t";
+    if (is_changed) {
+      for (size_t i = rejected_before; i < sink.rejected().size(); ++i) {
+        changed.insert(sink.rejected()[i].first);
+      }
+    }
     for (transform::TargetRow& t : sink.rows()) {
       seen.insert(t.legacy_id);
-      if (is_changed) {
-        changed.insert(t.legacy_id);
-        continue;
-      }
+      if (is_changed) changed.insert(t.legacy_id);
       // References to a merged duplicate point at its survivor.
       for (const auto& ref : transformer.References()) {
         const ColumnSpec& c = *ref.spec;
@@ -146,14 +152,20 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
       copy += '\n';
     }
   }
+  // A row that differs, but whose legacy updated_at is after the run's start,
+  // was changed by the legacy application since: counted, not blamed.
+  int64_t changed_since_run = 0;
   for (const auto& [id, reason] : sink.rejected()) {
     seen.insert(id);
-    failures.Add(id, "now_rejected");
+    if (changed.count(id)) {
+      ++changed_since_run;
+    } else {
+      failures.Add(id, "now_rejected");
+    }
   }
   for (const std::string& id : wanted) {
     if (!seen.count(id)) failures.Add(id, "not_in_legacy");
   }
-  r.details["changed_since_run"] = changed.size();
 
   // Load the expected rows beside the target and compare there, typed.
   std::string cols;
@@ -169,16 +181,16 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   for (const auto& ref : transformer.References()) {
     const ColumnSpec& c = *ref.spec;
     if (c.on_missing != spec::OnMissing::kNullWithWarning) continue;
-    MM_RETURN_IF_ERROR(target.Exec(fmt::format(
-        "UPDATE {0} e SET {1} = NULL WHERE {1} IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM public.{2} p WHERE p.id = e.{1})",
-        tmp, target.QuoteIdent(c.target), target.QuoteIdent(c.ref_entity))));
+    MM_RETURN_IF_ERROR(target.Exec(
+        fmt::format("UPDATE {0} e SET {1} = NULL WHERE {1} IS NOT NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM public.{2} p WHERE p.id = e.{1})",
+                    tmp, target.QuoteIdent(c.target), target.QuoteIdent(c.ref_entity))));
   }
   std::string diffs;
   for (const std::string& c : columns) {
-    diffs += fmt::format("{}CASE WHEN t.{} IS DISTINCT FROM e.{} THEN {} END",
-                         diffs.empty() ? "" : ", ", target.QuoteIdent(c), target.QuoteIdent(c),
-                         target.QuoteLiteral(c));
+    diffs +=
+        fmt::format("{}CASE WHEN t.{} IS DISTINCT FROM e.{} THEN {} END", diffs.empty() ? "" : ", ",
+                    target.QuoteIdent(c), target.QuoteIdent(c), target.QuoteLiteral(c));
   }
   MM_ASSIGN_OR_RETURN(
       pg::QueryResult cmp,
@@ -190,11 +202,15 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   for (int i = 0; i < cmp.rows(); ++i) {
     std::string_view differing = cmp.Get(i, 1);
     if (differing.empty()) continue;
+    if (changed.count(std::string(cmp.Get(i, 0)))) {
+      ++changed_since_run;
+      continue;
+    }
     size_t b = 0;
     while (b <= differing.size()) {
       size_t comma = differing.find(',', b);
-      std::string col(differing.substr(b, comma == std::string_view::npos ? std::string_view::npos
-                                                                          : comma - b));
+      std::string col(differing.substr(
+          b, comma == std::string_view::npos ? std::string_view::npos : comma - b));
       by_column[col] = by_column.value(col, 0) + 1;
       if (comma == std::string_view::npos) break;
       b = comma + 1;
@@ -202,6 +218,7 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
     failures.Add(std::string(cmp.Get(i, 0)), "field_differs");
   }
   r.details["differing_columns"] = by_column;
+  r.details["changed_since_run"] = changed_since_run;
   (void)target.Exec("DROP TABLE IF EXISTS pg_temp." + tmp);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return std::vector<CheckResult>{std::move(r)};

@@ -1,14 +1,14 @@
 #include "validate/validation.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "spec/spec_parser.h"
 #include "validate/checks.h"
@@ -18,6 +18,11 @@ namespace medmigrate::validate {
 namespace {
 
 using Task = std::function<Result<std::vector<CheckResult>>()>;
+
+// The run lock of src/pipeline/migration.cpp ('mmig'): one migration per
+// target. A validation on its own takes it too, so no run changes the target
+// while it is compared (the end-of-run validation runs under the run's own).
+constexpr int64_t kRunLockKey = 0x6d6d6967;
 
 struct Slot {
   int entity_order = 0;  // the spec's order; -1 for run-wide checks
@@ -31,7 +36,8 @@ Result<spec::MappingSpec> LoadRunSpec(const ValidateOptions& o, const track::Run
       run.options["spec_path"].is_string()) {
     path = run.options["spec_path"].get<std::string>();
   }
-  MM_ASSIGN_OR_RETURN(spec::MappingSpec s, path.empty() ? spec::DefaultSpec() : spec::LoadSpecFile(path));
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec s,
+                      path.empty() ? spec::DefaultSpec() : spec::LoadSpecFile(path));
   if (!run.spec_checksum.empty() && s.checksum != run.spec_checksum) {
     return Status::FailedPrecondition(fmt::format(
         "run {} used another mapping spec (checksum {}…, this one {}…): pass --spec with the "
@@ -89,13 +95,15 @@ Status StoreChecks(pg::Connection& c, int64_t validation_id, int64_t run_id,
 }  // namespace
 
 int64_t ValidationResult::FailedChecks() const {
-  return std::count_if(checks.begin(), checks.end(), [](const CheckResult& c) { return !c.passed; });
+  return std::count_if(checks.begin(), checks.end(),
+                       [](const CheckResult& c) { return !c.passed; });
 }
 
 Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
   auto started = std::chrono::steady_clock::now();
   if (!o.completeness && !o.integrity) {
-    return Status::InvalidArgument("nothing to validate: ask for --completeness, --integrity or both");
+    return Status::InvalidArgument(
+        "nothing to validate: ask for --completeness, --integrity or both");
   }
   if (o.sample_size < 0 || o.sample_size > 10'000'000) {
     return Status::InvalidArgument("--sample-size must be from 0 to 10000000 rows");
@@ -105,20 +113,28 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
   }
   MM_ASSIGN_OR_RETURN(pg::Connection control,
                       pg::Connection::Open(o.target_url, "target database", "medmigrate validate"));
-  MM_ASSIGN_OR_RETURN(auto tables, control.QueryValue(
-                                       "SELECT to_regclass('medmigrate.runs') IS NOT NULL AND "
-                                       "to_regclass('medmigrate.validations') IS NOT NULL"));
+  MM_ASSIGN_OR_RETURN(auto tables,
+                      control.QueryValue("SELECT to_regclass('medmigrate.runs') IS NOT NULL AND "
+                                         "to_regclass('medmigrate.validations') IS NOT NULL"));
   if (!tables || *tables != "t") {
     return Status::FailedPrecondition(
         "the target's tracking schema has no validation tables: run 'medmigrate init' first");
+  }
+  if (o.snapshot_id.empty()) {
+    MM_ASSIGN_OR_RETURN(auto locked, control.QueryValue(fmt::format(
+                                         "SELECT pg_try_advisory_lock({})", kRunLockKey)));
+    if (!locked || *locked != "t") {
+      return Status::FailedPrecondition(
+          "a migration is running on this target: validate when it has finished");
+    }
   }
   CheckContext ctx;
   ctx.options = &o;
   track::RunStore store(&control);
   MM_ASSIGN_OR_RETURN(ctx.run, store.GetRun(o.run_id));
   if (ctx.run.dry_run) {
-    return Status::FailedPrecondition(fmt::format(
-        "run {} was a dry run: it left nothing in the target to validate", o.run_id));
+    return Status::FailedPrecondition(
+        fmt::format("run {} was a dry run: it left nothing in the target to validate", o.run_id));
   }
   std::optional<spec::MappingSpec> loaded;
   if (o.spec) {
@@ -158,8 +174,8 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
   std::vector<std::pair<int, const spec::EntitySpec*>> entities;
   for (size_t i = 0; i < ctx.spec->entities.size(); ++i) {
     const spec::EntitySpec& e = ctx.spec->entities[i];
-    if (ctx.run.entities.empty() ||
-        std::find(ctx.run.entities.begin(), ctx.run.entities.end(), e.name) != ctx.run.entities.end()) {
+    if (ctx.run.entities.empty() || std::find(ctx.run.entities.begin(), ctx.run.entities.end(),
+                                              e.name) != ctx.run.entities.end()) {
       entities.emplace_back(static_cast<int>(i), &e);
     }
   }
@@ -222,7 +238,8 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
       continue;
     }
     for (CheckResult& r : *s.result) {
-      if ((r.kind == "completeness" && !o.completeness) || (r.kind == "integrity" && !o.integrity)) {
+      if ((r.kind == "completeness" && !o.completeness) ||
+          (r.kind == "integrity" && !o.integrity)) {
         continue;
       }
       all.emplace_back(r.entity.empty() ? -1 : order_of(r.entity), std::move(r));
@@ -247,22 +264,24 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
   v.passed = v.FailedChecks() == 0;
   MM_RETURN_NOT_OK_PREPEND(StoreChecks(control, v.validation_id, o.run_id, v.checks),
                            "record validation");
-  MM_RETURN_IF_ERROR(control.Query("UPDATE medmigrate.validations SET finished_at = now(), "
-                                   "passed = $2 WHERE id = $1",
-                                   {std::to_string(v.validation_id), v.passed ? "t" : "f"})
+  MM_RETURN_IF_ERROR(control
+                         .Query("UPDATE medmigrate.validations SET finished_at = now(), "
+                                "passed = $2 WHERE id = $1",
+                                {std::to_string(v.validation_id), v.passed ? "t" : "f"})
                          .status());
-  (void)store.AddEvent(o.run_id, v.passed ? "info" : "error", "validate", "",
-                       fmt::format("validation {} {}: {} of {} checks failed", v.validation_id,
-                                   v.passed ? "passed" : "failed", v.FailedChecks(),
-                                   v.checks.size()),
-                       nlohmann::json{{"validation_id", v.validation_id},
-                                      {"seconds", v.seconds},
-                                      {"failed_checks", v.FailedChecks()}});
+  (void)store.AddEvent(
+      o.run_id, v.passed ? "info" : "error", "validate", "",
+      fmt::format("validation {} {}: {} of {} checks failed", v.validation_id,
+                  v.passed ? "passed" : "failed", v.FailedChecks(), v.checks.size()),
+      nlohmann::json{{"validation_id", v.validation_id},
+                     {"seconds", v.seconds},
+                     {"failed_checks", v.FailedChecks()}});
   return v;
 }
 
 Result<std::optional<ValidationResult>> LatestValidation(pg::Connection& c, int64_t run) {
-  MM_ASSIGN_OR_RETURN(auto exists, c.QueryValue("SELECT to_regclass('medmigrate.validations')::text"));
+  MM_ASSIGN_OR_RETURN(auto exists,
+                      c.QueryValue("SELECT to_regclass('medmigrate.validations')::text"));
   if (!exists) return std::optional<ValidationResult>();
   MM_ASSIGN_OR_RETURN(
       pg::QueryResult h,

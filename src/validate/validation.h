@@ -24,11 +24,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "pg/connection.h"
@@ -42,13 +41,14 @@ struct ValidateOptions {
   int64_t run_id = 0;
   bool completeness = true;
   bool integrity = true;
-  int sample_size = 1000;   // rows compared per entity (all when fewer); 0: no sample
-  int concurrency = 4;      // checks at once, each with a legacy and a target connection
-  int max_examples = 10;    // legacy ids kept per failing check
+  int sample_size = 1000;  // rows compared per entity (all when fewer); 0: no sample
+  int concurrency = 4;     // checks at once, each with a legacy and a target connection
+  int max_examples = 10;   // legacy ids kept per failing check
   // The legacy snapshot the run read (the end-of-run validation passes it, so
   // rows the legacy application wrote since do not count). Empty: the
-  // database as it is now, and sampled rows changed since the run started
-  // are skipped.
+  // database as it is now; a sampled row that differs because the legacy
+  // application changed it after the run started (its updated_at says so) is
+  // counted in the sample's details, not as a failure.
   std::string snapshot_id;
   // The run's mapping spec. nullptr: the file named by `spec_path`, else the
   // run's own spec_path option, else the embedded default; its checksum must
@@ -58,9 +58,9 @@ struct ValidateOptions {
 };
 
 struct CheckResult {
-  std::string kind;        // completeness | integrity
-  std::string check;       // e.g. key_sets, money_rows, foreign_keys, sample
-  std::string entity;      // "" when not per entity
+  std::string kind;                // completeness | integrity
+  std::string check;               // e.g. key_sets, money_rows, foreign_keys, sample
+  std::string entity;              // "" when not per entity
   std::string severity = "error";  // error | warning (never fails the validation)
   bool passed = true;
   int64_t checked = 0;
@@ -86,7 +86,9 @@ struct ValidationResult {
 
 // Validates run `options.run_id` and records the result. A Status error means
 // the validation could not be done (unknown run, unreachable database, a
-// different spec); failing checks are a result with passed == false.
+// different spec, a migration running on the target); failing checks are a
+// result with passed == false. Without a snapshot_id it holds the target's
+// run lock while it works, so no migration starts meanwhile.
 Result<ValidationResult> ValidateRun(const ValidateOptions& options);
 
 // The latest recorded validation of `run`, if any.

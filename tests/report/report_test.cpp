@@ -4,16 +4,15 @@
 // Chromium (screenshot in build/Testing/artifacts/) and no report holds a
 // patient's name, e-mail or birth date; bad input gets one line and a
 // non-zero exit.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support/pg_fixture.h"
 #include "support/process.h"
@@ -97,16 +96,17 @@ class ReportTest : public ::testing::Test {
     legacy_ = new TestDatabase("rlegacy");
     target_ = new TestDatabase("rtarget");
     dir_ = testing::MakeTempDir("report");
-    ProcessOutput g = RunMedmigrate({"--log-level", "warn", "generate", "--scale", "tiny", "--seed",
-                                     "3", "--quiet", "--legacy-url", legacy_->url(), "--truth",
-                                     dir_ + "/truth.json"});
+    ProcessOutput g =
+        RunMedmigrate({"--log-level", "warn", "generate", "--scale", "tiny", "--seed", "3",
+                       "--quiet", "--legacy-url", legacy_->url(), "--truth", dir_ + "/truth.json"});
     ASSERT_EQ(g.exit_code, 0) << g.err;
-    ProcessOutput i = RunMedmigrate({"--log-level", "warn", "init", "--target-url", target_->url()});
+    ProcessOutput i =
+        RunMedmigrate({"--log-level", "warn", "init", "--target-url", target_->url()});
     ASSERT_EQ(i.exit_code, 0) << i.err;
-    ProcessOutput m = RunMedmigrate({"--log-level", "warn", "migrate", "--legacy-url",
-                                     legacy_->url(), "--target-url", target_->url(),
-                                     "--max-concurrency", "2", "--json"},
-                                    Options());
+    ProcessOutput m =
+        RunMedmigrate({"--log-level", "warn", "migrate", "--legacy-url", legacy_->url(),
+                       "--target-url", target_->url(), "--max-concurrency", "2", "--json"},
+                      Options());
     ASSERT_EQ(m.exit_code, 0) << m.err;
     summary_ = nlohmann::json::parse(m.out);
     run_ = summary_["run_id"];
@@ -121,8 +121,8 @@ class ReportTest : public ::testing::Test {
     return o;
   }
   static ProcessOutput Report(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"--log-level", "warn", "report", std::to_string(run_),
-                                     "--target-url", target_->url()};
+    std::vector<std::string> args = {"--log-level",        "warn",         "report",
+                                     std::to_string(run_), "--target-url", target_->url()};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunMedmigrate(args, Options());
   }
@@ -155,8 +155,8 @@ TEST_F(ReportTest, JsonFollowsTheSchemaAndItsCountsAreTheDatabases) {
   ProcessOutput r = Report({"--format", "json", "--output", file});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json report = nlohmann::json::parse(ReadFile(file));
-  nlohmann::json schema =
-      nlohmann::json::parse(ReadFile(std::string(MEDMIGRATE_SOURCE_DIR) + "/docs/report-schema.json"));
+  nlohmann::json schema = nlohmann::json::parse(
+      ReadFile(std::string(MEDMIGRATE_SOURCE_DIR) + "/docs/report-schema.json"));
   std::vector<std::string> errors;
   Check(schema, schema, report, "$", &errors);
   EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
@@ -165,14 +165,16 @@ TEST_F(ReportTest, JsonFollowsTheSchemaAndItsCountsAreTheDatabases) {
 
   pg::Connection c = target_->Connect();
   ASSERT_EQ(report["entities"].size(),
-            static_cast<size_t>(QueryInt(c, "SELECT count(*) FROM medmigrate.run_entities WHERE "
-                                            "run_id = " + std::to_string(run_))));
+            static_cast<size_t>(QueryInt(c,
+                                         "SELECT count(*) FROM medmigrate.run_entities WHERE "
+                                         "run_id = " +
+                                             std::to_string(run_))));
   int64_t read = 0;
   for (const auto& e : report["entities"]) {
     std::string name = e["entity"];
     std::string where = " WHERE run_id = " + std::to_string(run_) + " AND entity = '" + name + "'";
-    for (const char* col : {"read", "loaded", "rejected", "merged", "warnings", "inserted",
-                            "updated", "deleted"}) {
+    for (const char* col :
+         {"read", "loaded", "rejected", "merged", "warnings", "inserted", "updated", "deleted"}) {
       EXPECT_EQ(e[col].get<int64_t>(),
                 QueryInt(c, std::string("SELECT ") + col + " FROM medmigrate.run_entities" + where))
           << name << "." << col;
@@ -221,18 +223,20 @@ TEST_F(ReportTest, HtmlRendersInHeadlessChromiumAndHoldsNoPatientData) {
   std::filesystem::create_directories(MEDMIGRATE_ARTIFACTS_DIR);
   std::string png = std::string(MEDMIGRATE_ARTIFACTS_DIR) + "/report.png";
   std::filesystem::remove(png);
-  std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu --screenshot=" + png +
-                    " --window-size=1200,1600 file://" + html + " >" + dir_ +
-                    "/chromium.log 2>&1";
+  std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --screenshot=" + png +
+      " --window-size=1200,1600 file://" + html + " >" + dir_ + "/chromium.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0)
-      << "headless chromium failed (install it: scripts/setup.sh); " << ReadFile(dir_ + "/chromium.log");
+      << "headless chromium failed (install it: scripts/setup.sh); "
+      << ReadFile(dir_ + "/chromium.log");
   ASSERT_TRUE(std::filesystem::exists(png));
   std::string image = ReadFile(png);
   EXPECT_GT(image.size(), 20000u) << "a near-empty screenshot";
   EXPECT_EQ(image.substr(1, 3), "PNG");
   std::string dom_file = dir_ + "/dom.html";
-  std::string dump = "timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom file://" +
-                     html + " >" + dom_file + " 2>/dev/null";
+  std::string dump =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom file://" + html +
+      " >" + dom_file + " 2>/dev/null";
   ASSERT_EQ(std::system(dump.c_str()), 0);
   std::string dom = ReadFile(dom_file);
   EXPECT_THAT(dom, HasSubstr("id=\"entities\""));
@@ -247,13 +251,13 @@ TEST_F(ReportTest, HtmlRendersInHeadlessChromiumAndHoldsNoPatientData) {
   std::string md = Report({"--format", "md"}).out;
   std::string json = Report({"--format", "json"}).out;
   pg::Connection legacy = legacy_->Connect();
-  std::string values = QueryString(
-      legacy,
-      "SELECT string_agg(v, E'\\n') FROM (SELECT DISTINCT btrim(v) AS v FROM ("
-      "SELECT first_name AS v FROM auth_user UNION ALL SELECT last_name FROM auth_user "
-      "UNION ALL SELECT email FROM auth_user UNION ALL "
-      "SELECT birthdate::text FROM dispatch_patient WHERE birthdate IS NOT NULL) x) y "
-      "WHERE length(v) >= 3 AND lower(v) NOT IN ('n/a', 'none', 'unknown')");
+  std::string values =
+      QueryString(legacy,
+                  "SELECT string_agg(v, E'\\n') FROM (SELECT DISTINCT btrim(v) AS v FROM ("
+                  "SELECT first_name AS v FROM auth_user UNION ALL SELECT last_name FROM auth_user "
+                  "UNION ALL SELECT email FROM auth_user UNION ALL "
+                  "SELECT birthdate::text FROM dispatch_patient WHERE birthdate IS NOT NULL) x) y "
+                  "WHERE length(v) >= 3 AND lower(v) NOT IN ('n/a', 'none', 'unknown')");
   auto holds = [](const std::string& doc, const std::string& v) {
     auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
     for (size_t i = doc.find(v); i != std::string::npos; i = doc.find(v, i + 1)) {
@@ -290,10 +294,10 @@ TEST_F(ReportTest, BadInputGetsOneLineAndANonZeroExit) {
   EXPECT_THAT(unwritable.err, HasSubstr("/nonexistent-dir/r.html"));
   EXPECT_EQ(std::count(unwritable.err.begin(), unwritable.err.end(), '\n'), 1) << unwritable.err;
 
-  ProcessOutput validate = RunMedmigrate({"--log-level", "warn", "validate", "987654",
-                                          "--legacy-url", legacy_->url(), "--target-url",
-                                          target_->url()},
-                                         Options());
+  ProcessOutput validate =
+      RunMedmigrate({"--log-level", "warn", "validate", "987654", "--legacy-url", legacy_->url(),
+                     "--target-url", target_->url()},
+                    Options());
   EXPECT_EQ(validate.exit_code, 1);
   EXPECT_THAT(validate.err, HasSubstr("run 987654 does not exist"));
 }
@@ -303,15 +307,21 @@ TEST_F(ReportTest, BadInputGetsOneLineAndANonZeroExit) {
 TEST_F(ReportTest, TamperedTargetFailsValidateAndTheReportNamesIt) {
   pg::Connection c = target_->Connect();
   std::string id = QueryString(c, "SELECT legacy_id FROM public.orders ORDER BY legacy_id LIMIT 1");
-  ASSERT_OK(c.Exec("DELETE FROM public.instruction_states WHERE order_id IN (SELECT id FROM "
-                   "public.orders WHERE legacy_id = " + id + "); DELETE FROM public.jaws WHERE "
-                   "order_id IN (SELECT id FROM public.orders WHERE legacy_id = " + id + "); "
-                   "DELETE FROM public.products WHERE order_id IN (SELECT id FROM public.orders "
-                   "WHERE legacy_id = " + id + "); DELETE FROM public.orders WHERE legacy_id = " + id));
-  ProcessOutput v = RunMedmigrate({"--log-level", "warn", "validate", std::to_string(run_),
-                                   "--legacy-url", legacy_->url(), "--target-url", target_->url(),
-                                   "--completeness"},
-                                  Options());
+  ASSERT_OK(
+      c.Exec("DELETE FROM public.instruction_states WHERE order_id IN (SELECT id FROM "
+             "public.orders WHERE legacy_id = " +
+             id +
+             "); DELETE FROM public.jaws WHERE "
+             "order_id IN (SELECT id FROM public.orders WHERE legacy_id = " +
+             id +
+             "); "
+             "DELETE FROM public.products WHERE order_id IN (SELECT id FROM public.orders "
+             "WHERE legacy_id = " +
+             id + "); DELETE FROM public.orders WHERE legacy_id = " + id));
+  ProcessOutput v =
+      RunMedmigrate({"--log-level", "warn", "validate", std::to_string(run_), "--legacy-url",
+                     legacy_->url(), "--target-url", target_->url(), "--completeness"},
+                    Options());
   EXPECT_NE(v.exit_code, 0);
   EXPECT_THAT(v.out, HasSubstr("key_sets"));
   EXPECT_THAT(v.out, HasSubstr("FAILED (legacy ids " + id));

@@ -229,6 +229,25 @@ const std::vector<BadCase> kBadCases = {
     {"post_load_typo", kHeader + kOffices + "[[post_load]]\nname = \"x\"\nafterr = []\n",
      "t.toml:11:1: unknown key 'afterr' in post_load 'x' (allowed: name, after, sql, "
      "incremental_sql, writes)"},
+    {"validate_unknown_key", kHeader + kOffices + "[validate]\nmoney_checks = []\n",
+     "unknown key 'money_checks' in [validate] (allowed: money, sanity)"},
+    {"validate_money_unknown_entity",
+     kHeader + kOffices + "[[validate.money]]\nentity = \"orders\"\namount = \"x\"\n",
+     "[[validate.money]]: 'orders' is not an entity of this spec"},
+    {"validate_money_amount_not_a_value_column",
+     kHeader + kOffices + "[[validate.money]]\nentity = \"offices\"\namount = \"legacy_id\"\n",
+     "'amount' must name a value column of entity 'offices'"},
+    {"validate_money_needs_amount", kHeader + kOffices + "[[validate.money]]\nentity = \"offices\"\n",
+     "[[validate.money]] of 'offices' needs 'amount'"},
+    {"validate_sanity_unknown_key",
+     kHeader + kOffices +
+         "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\nwhen = 1\n",
+     "unknown key 'when' in [[validate.sanity]] 'a' (allowed: name, entity, where)"},
+    {"validate_sanity_duplicate",
+     kHeader + kOffices +
+         "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n"
+         "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n",
+     "duplicate sanity check 'a'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, BadSpecTest, ::testing::ValuesIn(kBadCases),
@@ -416,6 +435,21 @@ TEST(MdwSpecTest, IsEmbeddedAndIsTheDefault) {
   ASSERT_OK_AND_ASSIGN(MappingSpec file, LoadSpecFile(MEDMIGRATE_SOURCE_DIR "/specs/mdw.toml"));
   EXPECT_EQ(embedded.name, "mdw");
   EXPECT_EQ(embedded.checksum, file.checksum) << "the embedded spec is stale";
+}
+
+TEST(MdwSpecTest, ReconcilesMoneyAndReportsClinicalSanity) {
+  ASSERT_OK_AND_ASSIGN(MappingSpec s, DefaultSpec());
+  ASSERT_EQ(s.validate.money.size(), 2u);
+  EXPECT_EQ(s.validate.money[0].entity, "orders");
+  EXPECT_EQ(s.validate.money[0].amount, "total_price");
+  EXPECT_EQ(s.validate.money[0].currency, "currency");
+  EXPECT_EQ(s.validate.money[1].entity, "products");
+  EXPECT_EQ(s.validate.money[1].quantity, "quantity");
+  EXPECT_EQ(s.validate.money[1].per, "order_id");
+  std::vector<std::string> sanity;
+  for (const auto& c : s.validate.sanity) sanity.push_back(c.name);
+  EXPECT_EQ(sanity, (std::vector<std::string>{"birthdate_in_future", "order_total_negative",
+                                               "state_before_order_created"}));
 }
 
 TEST(MdwSpecTest, HasEveryEntityInDependencyOrder) {

@@ -3,11 +3,11 @@
 // and named by check, entity and legacy id.
 #include "validate/validation.h"
 
-#include <algorithm>
-#include <set>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
 
 #include "generate/legacy_generator.h"
 #include "pipeline/migration.h"
@@ -141,7 +141,8 @@ TEST_F(ValidationTest, CleanRunPassesAndIsRecordedAtTheEndOfTheMigration) {
 
 TEST_F(ValidationTest, DeletedRowIsNamed) {
   int64_t run = Migrate();
-  std::string id = Pick("SELECT legacy_id FROM public.products ORDER BY legacy_id OFFSET 17 LIMIT 1");
+  std::string id =
+      Pick("SELECT legacy_id FROM public.products ORDER BY legacy_id OFFSET 17 LIMIT 1");
   Tamper("DELETE FROM public.products WHERE legacy_id = " + id);
   ValidationResult v = Validate(run);
   EXPECT_FALSE(v.passed);
@@ -168,9 +169,12 @@ TEST_F(ValidationTest, AmountChangedByOneCentIsNamed) {
 
 TEST_F(ValidationTest, ForeignKeyPointedAtAnotherRowIsNamed) {
   int64_t run = Migrate();
-  std::string id = Pick("SELECT legacy_id FROM public.products ORDER BY legacy_id OFFSET 3 LIMIT 1");
-  Tamper("UPDATE public.products SET order_id = (SELECT o.id FROM public.orders o WHERE o.id <> "
-         "products.order_id ORDER BY o.legacy_id LIMIT 1) WHERE legacy_id = " + id);
+  std::string id =
+      Pick("SELECT legacy_id FROM public.products ORDER BY legacy_id OFFSET 3 LIMIT 1");
+  Tamper(
+      "UPDATE public.products SET order_id = (SELECT o.id FROM public.orders o WHERE o.id <> "
+      "products.order_id ORDER BY o.legacy_id LIMIT 1) WHERE legacy_id = " +
+      id);
   ValidationResult v = Validate(run, 0);
   EXPECT_FALSE(v.passed);
   const CheckResult& r = Find(v, "references", "products");
@@ -187,8 +191,10 @@ TEST_F(ValidationTest, OrphanForeignKeyIsNamed) {
   int64_t run = Migrate();
   std::string id = Pick("SELECT legacy_id FROM public.jaws ORDER BY legacy_id OFFSET 2 LIMIT 1");
   // As the engine loads when it may: with the foreign key triggers off.
-  Tamper("SET session_replication_role = replica; UPDATE public.jaws SET patient_id = "
-         "'00000000-0000-5000-8000-000000000000' WHERE legacy_id = " + id);
+  Tamper(
+      "SET session_replication_role = replica; UPDATE public.jaws SET patient_id = "
+      "'00000000-0000-5000-8000-000000000000' WHERE legacy_id = " +
+      id);
   ValidationResult v = Validate(run, 0);
   const CheckResult& f = Find(v, "foreign_keys", "jaws");
   EXPECT_FALSE(f.passed);
@@ -200,10 +206,12 @@ TEST_F(ValidationTest, OrphanForeignKeyIsNamed) {
 TEST_F(ValidationTest, DuplicatedLegacyIdIsNamed) {
   int64_t run = Migrate();
   std::string id = Pick("SELECT legacy_id FROM public.jaws ORDER BY legacy_id OFFSET 9 LIMIT 1");
-  Tamper("ALTER TABLE public.jaws DROP CONSTRAINT jaws_legacy_id_key; "
-         "INSERT INTO public.jaws SELECT gen_random_uuid(), legacy_id, patient_id, order_id, "
-         "jaw_type, scan_file, notes, created_at, updated_at, deleted_at FROM public.jaws WHERE "
-         "legacy_id = " + id);
+  Tamper(
+      "ALTER TABLE public.jaws DROP CONSTRAINT jaws_legacy_id_key; "
+      "INSERT INTO public.jaws SELECT gen_random_uuid(), legacy_id, patient_id, order_id, "
+      "jaw_type, scan_file, notes, created_at, updated_at, deleted_at FROM public.jaws WHERE "
+      "legacy_id = " +
+      id);
   ValidationResult v = Validate(run, 0);
   EXPECT_FALSE(v.passed);
   const CheckResult& u = Find(v, "unique_keys", "jaws");
@@ -233,6 +241,47 @@ TEST_F(ValidationTest, ChangedBirthDateInASampledRowIsNamed) {
     return QueryString(c, "SELECT birthdate::text FROM public.patients WHERE legacy_id = " + id);
   }();
   EXPECT_EQ(ToJson(v).dump().find(birthdate), std::string::npos);
+}
+
+TEST_F(ValidationTest, WithoutTheSnapshotRowsChangedSinceTheRunAreSkippedNotBlamed) {
+  int64_t run = Migrate();
+  pg::Connection legacy = legacy_->Connect();
+  std::string changed =
+      QueryString(legacy, "SELECT min(id) FROM dispatch_patient WHERE birthdate IS NOT NULL");
+  std::string silent =
+      QueryString(legacy, "SELECT max(id) FROM dispatch_patient WHERE birthdate IS NOT NULL");
+  // The legacy application edits a patient (and says so in updated_at) ...
+  ASSERT_OK(
+      legacy.Exec("UPDATE dispatch_patient SET birthdate = birthdate - 2, updated_at = "
+                  "now() + interval '1 minute' WHERE id = " +
+                  changed));
+  ValidationResult v = Validate(run, 1000);
+  const CheckResult& s = Find(v, "sample", "patients");
+  EXPECT_TRUE(s.passed) << ::testing::PrintToString(s.examples);
+  EXPECT_EQ(s.details["changed_since_run"], 1);
+  // ... but a change that leaves updated_at alone is a difference.
+  ASSERT_OK(
+      legacy.Exec("UPDATE dispatch_patient SET birthdate = birthdate - 2 WHERE id = " + silent));
+  v = Validate(run, 1000);
+  EXPECT_EQ(Failed(v), (std::set<std::string>{"sample/patients"}));
+  EXPECT_THAT(Find(v, "sample", "patients").examples, Contains(silent));
+}
+
+TEST_F(ValidationTest, WaitsForNoMigrationToRun) {
+  int64_t run = Migrate();
+  pg::Connection lock = target_->Connect();
+  // The run lock a migration holds ('mmig').
+  ASSERT_EQ(QueryString(lock, "SELECT pg_try_advisory_lock(1835886951)"), "t");
+  ValidateOptions o;
+  o.legacy_url = legacy_->url();
+  o.target_url = target_->url();
+  o.run_id = run;
+  auto v = ValidateRun(o);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(v.status().message(), ::testing::HasSubstr("a migration is running"));
+  ASSERT_EQ(QueryString(lock, "SELECT pg_advisory_unlock(1835886951)"), "t");
+  EXPECT_TRUE(ValidateRun(o).ok());
 }
 
 TEST_F(ValidationTest, UnknownRunAndDryRunAreRefused) {
