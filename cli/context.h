@@ -53,5 +53,6 @@ void AddDemoCommand(CLI::App& app, Context& ctx);
 void AddCheckCommand(CLI::App& app, Context& ctx);
 void AddMigrateCommand(CLI::App& app, Context& ctx);
 void AddRunsCommands(CLI::App& app, Context& ctx);
+void AddDedupCommand(CLI::App& app, Context& ctx);
 
 }  // namespace medmigrate::cli

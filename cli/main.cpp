@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   medmigrate::cli::AddMigrateCommand(app, ctx);
   medmigrate::cli::AddRunsCommands(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);
+  medmigrate::cli::AddDedupCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,5 @@
+mm_add_test(dedup/string_similarity_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/comparison_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/match_model_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/clustering_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/febrl_evaluation_test.cpp LABEL unit LIBS mm_dedup)
