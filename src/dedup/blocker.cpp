@@ -144,6 +144,13 @@ Blocker::Blocker(const std::vector<PreparedRecord>& records, std::vector<Blockin
   }
 }
 
+int Blocker::FindPass(std::string_view name) const {
+  for (size_t p = 0; p < passes_.size(); ++p) {
+    if (passes_[p].name == name) return static_cast<int>(p);
+  }
+  return -1;
+}
+
 bool Blocker::Blocked(size_t i, size_t j) const {
   for (const std::vector<uint64_t>& keys : keys_) {
     if (keys[i] != 0 && keys[i] == keys[j]) return true;

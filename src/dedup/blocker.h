@@ -11,6 +11,7 @@
 // Thread-compatible: const methods may run concurrently.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -60,6 +61,15 @@ class Blocker {
   template <typename F>
   void ForEachPair(F&& f, const std::vector<uint8_t>& only = {}) const;
 
+  // Calls f(i, j) for every pair pass `pass` blocks, whether or not an
+  // earlier pass also does (model training on one pass's pairs).
+  template <typename F>
+  void ForEachPairOfPass(size_t pass, F&& f) const;
+
+  // The pass named `name`, or -1.
+  int FindPass(std::string_view name) const;
+  const BlockingPass& pass(size_t p) const { return passes_[p]; }
+
   // Whether any pass blocks (i, j) together.
   bool Blocked(size_t i, size_t j) const;
 
@@ -102,6 +112,24 @@ void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
       }
       begin = end;
     }
+  }
+}
+
+template <typename F>
+void Blocker::ForEachPairOfPass(size_t pass, F&& f) const {
+  const std::vector<Entry>& entries = sorted_[pass];
+  size_t begin = 0;
+  while (begin < entries.size()) {
+    size_t end = begin + 1;
+    while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
+    for (size_t x = begin; x < end; ++x) {
+      for (size_t y = x + 1; y < end; ++y) {
+        const size_t i = entries[x].index;
+        const size_t j = entries[y].index;
+        f(std::min(i, j), std::max(i, j));
+      }
+    }
+    begin = end;
   }
 }
 

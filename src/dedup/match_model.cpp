@@ -41,19 +41,102 @@ void Normalize(std::array<double, kMaxLevels>& row, size_t levels) {
   row[0] = 1.0;  // "missing" is neutral
 }
 
+// The passes whose pairs train m (see Fit), and the least pairs a session needs.
+constexpr std::string_view kTrainingPasses[] = {"birth_date_unordered", "names_soundex_unordered",
+                                                "postcode+initials"};
+constexpr double kMinTrainingPairs = 20;
+
+// The fields a blocking key part reads.
+std::vector<FieldId> FieldsOfKeyPart(KeyPart part) {
+  switch (part) {
+    case KeyPart::kGiven:
+    case KeyPart::kGivenSoundex:
+    case KeyPart::kGivenInitial:
+      return {FieldId::kGiven};
+    case KeyPart::kFamily:
+    case KeyPart::kFamilySoundex:
+    case KeyPart::kFamilyInitial:
+      return {FieldId::kFamily};
+    case KeyPart::kNamesSoundexUnordered:
+      return {FieldId::kGiven, FieldId::kFamily};
+    case KeyPart::kBirthYear:
+    case KeyPart::kBirthDateUnordered:
+      return {FieldId::kBirthDate};
+    case KeyPart::kEmail:
+      return {FieldId::kEmail};
+    case KeyPart::kPostcode:
+      return {FieldId::kPostcode};
+    case KeyPart::kStreetNumber:
+      return {FieldId::kStreetNumber};
+    case KeyPart::kStreet:
+      return {FieldId::kStreet};
+    case KeyPart::kLocality:
+      return {FieldId::kLocality};
+    case KeyPart::kNationalId:
+      return {FieldId::kNationalId};
+  }
+  return {};
+}
+
+// m before EM: agreement likely, each lower level a quarter of the one above.
+Table StartingM() {
+  Table m{};
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    const size_t levels = LevelCount(f);
+    for (size_t l = 1; l < levels; ++l) m[f][l] = std::pow(0.25, double(l - 1));
+    Normalize(m[f], levels);
+  }
+  return m;
+}
+
+// Level shares of a set of patterns (smoothed): u's starting point in EM.
+Table ShareOfLevels(const std::vector<std::pair<Pattern, double>>& counts) {
+  Table u{};
+  for (const auto& [pattern, count] : counts) {
+    for (size_t f = 0; f < kFieldCount; ++f) u[f][LevelOf(pattern, f)] += count;
+  }
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    const size_t levels = LevelCount(f);
+    for (size_t l = 1; l < levels; ++l) u[f][l] += kPseudoCount;
+    Normalize(u[f], levels);
+  }
+  return u;
+}
+
+// Pattern counts (levels & mask) of a deterministic sample of the pairs that
+// `for_each` yields, at most options.em_sample_pairs of them in expectation;
+// `*seen` (when given) counts every pair.
+template <typename ForEach>
+std::vector<std::pair<Pattern, double>> PatternCounts(const std::vector<PreparedRecord>& records,
+                                                      const ModelOptions& options,
+                                                      ForEach&& for_each, Pattern mask,
+                                                      uint64_t* seen) {
+  uint64_t total = 0;
+  for_each([&](size_t, size_t) { ++total; });
+  const double rate =
+      std::min(1.0, double(options.em_sample_pairs) / double(std::max<uint64_t>(total, 1)));
+  const uint64_t cut = static_cast<uint64_t>(rate * 18446744073709549568.0);
+  std::unordered_map<Pattern, double> counts;
+  for_each([&](size_t i, size_t j) {
+    uint64_t state = options.seed ^ (uint64_t(i) << 32 | j);
+    if (rate < 1.0 && SplitMix(state) > cut) return;
+    counts[Compare(records[i], records[j], options.use_national_id) & mask] += 1;
+  });
+  if (seen) *seen = total;
+  std::vector<std::pair<Pattern, double>> sorted(counts.begin(), counts.end());
+  std::sort(sorted.begin(), sorted.end());  // a fixed order: the same sums every run
+  return sorted;
+}
+
 }  // namespace
 
 EmResult RunEm(const std::vector<std::pair<Pattern, double>>& counts, const Table& u_start,
                int max_iterations) {
   EmResult r;
   r.u = u_start;
-  for (size_t f = 0; f < kFieldCount; ++f) {
-    const size_t levels = LevelCount(f);
-    for (size_t l = 1; l < levels; ++l) r.m[f][l] = std::pow(0.25, double(l - 1));
-    Normalize(r.m[f], levels);
-  }
+  r.m = StartingM();
   const Table m_start = r.m;
-  double lambda = 0.1;
+  double lambda = 0.01;
   for (int it = 1; it <= max_iterations; ++it) {
     Table m_acc{};
     Table u_acc{};
@@ -137,29 +220,80 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
     Normalize(model.u_[f], levels);
   }
 
-  // m: EM over a deterministic sample of the candidate pairs.
-  const double rate = std::min(
-      1.0, double(options.em_sample_pairs) / double(std::max<uint64_t>(blocker.PairBound(), 1)));
-  const uint64_t cut =
-      rate >= 1.0 ? ~uint64_t{0} : static_cast<uint64_t>(rate * 18446744073709551615.0);
-  std::unordered_map<Pattern, double> counts;
+  // m: EM in training sessions, one per training pass, on the pairs that
+  // pass blocks. The fields its key reads agree by construction there, so
+  // they are left out of that session (treated as missing); every other
+  // field's m is estimated, and averaged over the sessions that estimate it.
+  // A single EM over all candidate pairs would instead find "pairs blocked on
+  // the same names" as its match class when names come from a small
+  // vocabulary (the blocking makes them agree, not identity).
+  Table m_sum{};
+  std::array<int, kFieldCount> m_sessions{};
+  int iterations = 0;
+  for (std::string_view name : kTrainingPasses) {
+    const int pass = blocker.FindPass(name);
+    if (pass < 0) continue;
+    Pattern mask = ~kCrossedNames;
+    for (KeyPart part : blocker.pass(static_cast<size_t>(pass)).parts) {
+      for (FieldId f : FieldsOfKeyPart(part))
+        mask &= ~(Pattern{0xF} << (4 * static_cast<size_t>(f)));
+    }
+    std::vector<std::pair<Pattern, double>> counts = PatternCounts(
+        records, options, [&](auto&& f) { blocker.ForEachPairOfPass(pass, f); }, mask, nullptr);
+    double total = 0;
+    for (const auto& c : counts) total += c.second;
+    if (total < kMinTrainingPairs) continue;
+    const EmResult em = RunEm(counts, ShareOfLevels(counts), options.max_iterations);
+    iterations += em.iterations;
+    for (size_t f = 0; f < kFieldCount; ++f) {
+      const bool masked = ((mask >> (4 * f)) & 0xF) == 0;
+      if (masked) continue;
+      bool seen = false;
+      for (const auto& c : counts) seen = seen || LevelOf(c.first, f) != 0;
+      if (!seen) continue;
+      for (size_t l = 0; l < kMaxLevels; ++l) m_sum[f][l] += em.m[f][l];
+      ++m_sessions[f];
+    }
+  }
+  const Table m_start = StartingM();
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    for (size_t l = 0; l < kMaxLevels; ++l) {
+      model.m_[f][l] = m_sessions[f] > 0 ? m_sum[f][l] / m_sessions[f] : m_start[f][l];
+    }
+  }
+  // The share of matches among the candidate pairs: EM on that share alone,
+  // m and u fixed.
   uint64_t candidates = 0;
-  blocker.ForEachPair([&](size_t i, size_t j) {
-    ++candidates;
-    uint64_t state = options.seed ^ (uint64_t(i) << 32 | j);
-    if (cut != ~uint64_t{0} && SplitMix(state) > cut) return;
-    counts[Compare(records[i], records[j], options.use_national_id) & ~kCrossedNames] += 1;
-  });
-  std::vector<std::pair<Pattern, double>> sorted(counts.begin(), counts.end());
-  std::sort(sorted.begin(), sorted.end());  // a fixed order: the same sums every run
-  const EmResult em = RunEm(sorted, model.u_, options.max_iterations);
-  model.m_ = em.m;
-  model.lambda_ = em.lambda;
-  model.iterations_ = em.iterations;
+  const std::vector<std::pair<Pattern, double>> all = PatternCounts(
+      records, options, [&](auto&& f) { blocker.ForEachPair(f); }, ~kCrossedNames, &candidates);
+  double lambda = 0.01;
+  for (int it = 1; it <= options.max_iterations; ++it) {
+    double mass = 0;
+    double total = 0;
+    for (const auto& [pattern, count] : all) {
+      double pm = lambda;
+      double pu = 1 - lambda;
+      for (size_t f = 0; f < kFieldCount; ++f) {
+        const uint8_t l = LevelOf(pattern, f);
+        if (l == 0) continue;
+        pm *= model.m_[f][l];
+        pu *= model.u_[f][l];
+      }
+      mass += count * (pm + pu > 0 ? pm / (pm + pu) : 0);
+      total += count;
+    }
+    const double next = total > 0 ? std::clamp(mass / total, 1e-9, 1 - 1e-9) : lambda;
+    const bool done = std::abs(next - lambda) < 1e-9;
+    lambda = next;
+    iterations += 1;
+    if (done) break;
+  }
+  model.lambda_ = lambda;
+  model.iterations_ = iterations;
   model.candidate_pairs_ = candidates;
   // Prior odds that two random records match: EM's matches among the
   // candidates (blocking keeps nearly all true pairs) over all pairs.
-  const double matches = std::max(em.lambda * double(candidates), 1.0);
+  const double matches = std::max(lambda * double(candidates), 1.0);
   model.prior_bits_ = std::log2(matches / std::max(all_pairs - matches, 1.0));
   model.ComputeBits();
   return model;
@@ -207,11 +341,23 @@ double MatchModel::TfBits(size_t f, const PreparedRecord& a, Pattern p) const {
   return std::clamp(std::log2(u / std::max(double(tf), u / 16)), kMinTfBits, kMaxTfBits);
 }
 
+double MatchModel::NameTfBits(const PreparedRecord& a, Pattern p) const {
+  const uint8_t exact = kFields[0].tf_level;
+  if ((p & kCrossedNames) || LevelOf(p, 0) != exact || LevelOf(p, 1) != exact || a.name_tf < 0) {
+    return TfBits(0, a, p) + TfBits(1, a, p);
+  }
+  // Both names exact: weigh the full name's frequency, not the product of the
+  // two, since given and family names are not independent (a culture's names
+  // come together), and a common full name is common whatever its parts.
+  const double u = u_[0][exact] * u_[1][exact];
+  return std::clamp(std::log2(u / std::max(double(a.name_tf), u / 16)), 2 * kMinTfBits, kMaxTfBits);
+}
+
 double MatchModel::Weigh(const PreparedRecord& a, const PreparedRecord& b, Pattern p) const {
   (void)b;  // exact agreement: a's value is b's
   double bits = prior_bits_;
   for (size_t f = 0; f < kFieldCount; ++f) bits += bits_[f][LevelOf(p, f)];
-  bits += TfBits(0, a, p) + TfBits(1, a, p) + TfBits(2, a, p);
+  bits += NameTfBits(a, p) + TfBits(2, a, p);
   return bits;
 }
 
@@ -234,6 +380,7 @@ Explanation MatchModel::Explain(const PreparedRecord& a, const PreparedRecord& b
     c.field = kFields[f].name;
     c.level = kFields[f].levels[l];
     c.tf_bits = TfBits(f, a, p);
+    if (f == 1) c.tf_bits = NameTfBits(a, p) - TfBits(0, a, p);  // the full name's share
     c.bits = bits_[f][l] + c.tf_bits;
     e.fields.push_back(c);
   }

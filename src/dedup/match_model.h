@@ -81,6 +81,7 @@ class MatchModel {
  private:
   void ComputeBits();
   double TfBits(size_t field, const PreparedRecord& a, Pattern p) const;
+  double NameTfBits(const PreparedRecord& a, Pattern p) const;
 
   using Table = std::array<std::array<double, kMaxLevels>, kFieldCount>;
   Table m_{};

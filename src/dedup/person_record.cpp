@@ -94,11 +94,19 @@ std::vector<PreparedRecord> PrepareRecords(const std::vector<PersonRecord>& reco
   std::unordered_map<std::string_view, int> given_count;
   std::unordered_map<std::string_view, int> family_count;
   std::unordered_map<std::string_view, int> date_count;
+  // Full names, "given\x1ffamily", owned here: the map's keys point into them.
+  std::vector<std::string> full_names(records.size());
+  std::unordered_map<std::string_view, int> name_count;
   for (const PersonRecord& in : records) out.push_back(PrepareOne(in));
   for (const PreparedRecord& r : out) {
     if (!r.given.empty()) ++given_count[r.given];
     if (!r.family.empty()) ++family_count[r.family];
     if (r.has_date()) ++date_count[r.date_digits];
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].given.empty() || out[i].family.empty()) continue;
+    full_names[i] = out[i].given + '\x1f' + out[i].family;
+    ++name_count[full_names[i]];
   }
   if (out.size() <= 2) return out;
   const double others = static_cast<double>(out.size() - 2);
@@ -107,6 +115,9 @@ std::vector<PreparedRecord> PrepareRecords(const std::vector<PersonRecord>& reco
     if (!r.given.empty()) r.given_tf = tf(given_count[r.given]);
     if (!r.family.empty()) r.family_tf = tf(family_count[r.family]);
     if (r.has_date()) r.date_tf = tf(date_count[r.date_digits]);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!full_names[i].empty()) out[i].name_tf = tf(name_count[full_names[i]]);
   }
   return out;
 }

@@ -58,6 +58,7 @@ struct PreparedRecord {
   float given_tf = -1;
   float family_tf = -1;
   float date_tf = -1;
+  float name_tf = -1;    // of the full name (given and family together)
   int completeness = 0;  // known fields, for the survivor rule
 
   bool has_date() const { return year != 0; }
