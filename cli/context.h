@@ -56,5 +56,6 @@ void AddRunsCommands(CLI::App& app, Context& ctx);
 void AddRollbackCommands(CLI::App& app, Context& ctx);
 void AddValidateCommand(CLI::App& app, Context& ctx);
 void AddReportCommand(CLI::App& app, Context& ctx);
+void AddDedupCommand(CLI::App& app, Context& ctx);
 
 }  // namespace medmigrate::cli

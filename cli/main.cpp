@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   medmigrate::cli::AddValidateCommand(app, ctx);
   medmigrate::cli::AddReportCommand(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);
+  medmigrate::cli::AddDedupCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,51 @@
+// Clusters of records that are one person: pairs at or above the merge
+// threshold are joined, strongest first, guarded against chains. Two groups
+// are joined only when every pair across them clears the review threshold
+// (A~B and B~C do not merge A with C when A and C do not match), and a
+// cluster never grows past max_cluster_size. A pair the guard keeps apart goes
+// to review instead.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dedup/match_model.h"
+#include "dedup/person_record.h"
+
+namespace medmigrate::dedup {
+
+// Two records (indices, a < b) and their match probability.
+struct ScoredPair {
+  uint32_t a = 0;
+  uint32_t b = 0;
+  double probability = 0;
+};
+
+struct Cluster {
+  std::vector<uint32_t> members;  // ascending, survivor included
+  uint32_t survivor = 0;
+};
+
+struct ClusterResult {
+  std::vector<Cluster> clusters;       // two members or more
+  std::vector<ScoredPair> kept_apart;  // above the merge threshold, refused by the guard
+};
+
+struct ClusterOptions {
+  double merge_threshold = 0.999;
+  double review_threshold = 0.5;
+  size_t max_cluster_size = 50;
+};
+
+// `pairs` in any order; only those >= merge_threshold are used. The model
+// scores the cross pairs the guard checks that are not among `pairs`.
+ClusterResult ClusterPairs(const std::vector<PreparedRecord>& records,
+                           const std::vector<ScoredPair>& pairs, const MatchModel& model,
+                           const ClusterOptions& options);
+
+// The survivor of a cluster: the most complete record (most known fields),
+// then the oldest (smallest age_rank), then the smallest id.
+uint32_t ChooseSurvivor(const std::vector<PreparedRecord>& records,
+                        const std::vector<uint32_t>& members);
+
+}  // namespace medmigrate::dedup

@@ -1,0 +1,142 @@
+#include "dedup/comparison.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "dedup/string_similarity.h"
+
+namespace medmigrate::dedup {
+
+namespace {
+
+constexpr std::string_view kNameLevels[] = {"missing", "exact",   "nickname", "jw_0.92",
+                                            "jw_0.80", "initial", "different"};
+constexpr std::string_view kDateLevels[] = {
+    "missing", "exact", "day_month_swapped", "one_component", "one_edit", "year_only", "different"};
+constexpr std::string_view kEmailLevels[] = {"missing", "exact", "same_local_part", "different"};
+constexpr std::string_view kSexLevels[] = {"missing", "same", "different"};
+constexpr std::string_view kTextLevels[] = {"missing", "exact", "jw_0.92", "jw_0.80", "different"};
+constexpr std::string_view kCodeLevels[] = {"missing", "exact", "one_edit", "different"};
+
+// Level numbers, as indices into the tables above.
+enum NameLevel : uint8_t {
+  kNameExact = 1,
+  kNameNick,
+  kNameJwHigh,
+  kNameJwMid,
+  kNameInitial,
+  kNameDiff
+};
+enum DateLevel : uint8_t {
+  kDateExact = 1,
+  kDateSwapped,
+  kDateOneComponent,
+  kDateOneEdit,
+  kDateYear,
+  kDateDiff
+};
+
+uint8_t CompareName(std::string_view a, std::string_view b, const NicknameGroups* ga,
+                    const NicknameGroups* gb) {
+  if (a.empty() || b.empty()) return 0;
+  if (a == b) return kNameExact;
+  if (ga && ShareNicknameGroup(*ga, *gb)) return kNameNick;
+  if (a.size() == 1 || b.size() == 1) return a[0] == b[0] ? kNameInitial : kNameDiff;
+  const double jw = JaroWinkler(a, b);
+  if (jw >= 0.92) return kNameJwHigh;
+  if (jw >= 0.80) return kNameJwMid;
+  return kNameDiff;
+}
+
+uint8_t CompareDate(const PreparedRecord& a, const PreparedRecord& b) {
+  if (!a.has_date() || !b.has_date()) return 0;
+  const bool y = a.year == b.year;
+  const bool m = a.month == b.month;
+  const bool d = a.day == b.day;
+  if (y && m && d) return kDateExact;
+  if (y && a.month == b.day && a.day == b.month) return kDateSwapped;
+  if ((y && m) || (y && d) || (m && d)) return kDateOneComponent;
+  if (WithinOneEdit(a.date_digits, b.date_digits)) return kDateOneEdit;
+  if (y) return kDateYear;
+  return kDateDiff;
+}
+
+uint8_t CompareText(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return 0;
+  if (a == b) return 1;
+  const double jw = JaroWinkler(a, b);
+  if (jw >= 0.92) return 2;
+  if (jw >= 0.80) return 3;
+  return 4;
+}
+
+uint8_t CompareCode(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return 0;
+  if (a == b) return 1;
+  return WithinOneEdit(a, b) ? 2 : 3;
+}
+
+// Higher is better; missing counts as nothing.
+int NameQuality(uint8_t level) { return level == 0 ? 0 : 8 - level; }
+
+}  // namespace
+
+const std::array<FieldInfo, kFieldCount> kFields = {{
+    {FieldId::kGiven, "given_name", kNameLevels, kNameExact},
+    {FieldId::kFamily, "family_name", kNameLevels, kNameExact},
+    {FieldId::kBirthDate, "birth_date", kDateLevels, kDateExact},
+    {FieldId::kSex, "sex", kSexLevels, 0},
+    {FieldId::kEmail, "email", kEmailLevels, 0},
+    {FieldId::kStreetNumber, "street_number", kCodeLevels, 0},
+    {FieldId::kStreet, "street", kTextLevels, 0},
+    {FieldId::kAddressLine2, "address_line2", kTextLevels, 0},
+    {FieldId::kLocality, "locality", kTextLevels, 0},
+    {FieldId::kRegion, "region", kCodeLevels, 0},
+    {FieldId::kPostcode, "postcode", kCodeLevels, 0},
+    {FieldId::kNationalId, "national_id", kCodeLevels, 0},
+}};
+
+Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_national_id) {
+  uint8_t given = CompareName(a.given, b.given, &a.given_groups, &b.given_groups);
+  uint8_t family = CompareName(a.family, b.family, nullptr, nullptr);
+  Pattern p = 0;
+  // Crossed names (given and family swapped on one side): taken when both
+  // crossed comparisons are close and together better than the straight ones.
+  // Tried only when a straight name is poor and an initial matches crosswise.
+  if ((given > kNameJwHigh || family > kNameJwHigh) && !a.given.empty() && !a.family.empty() &&
+      !b.given.empty() && !b.family.empty() &&
+      (a.given[0] == b.family[0] || a.family[0] == b.given[0])) {
+    const uint8_t gc = CompareName(a.given, b.family, nullptr, nullptr);
+    const uint8_t fc = CompareName(a.family, b.given, nullptr, nullptr);
+    if (gc != 0 && fc != 0 && gc <= kNameJwMid && fc <= kNameJwMid &&
+        NameQuality(gc) + NameQuality(fc) > NameQuality(given) + NameQuality(family)) {
+      given = gc;
+      family = fc;
+      p |= kCrossedNames;
+    }
+  }
+  uint8_t sex = 0;
+  if (a.sex != 0 && b.sex != 0) sex = a.sex == b.sex ? 1 : 2;
+  uint8_t email = 0;
+  if (!a.email.empty() && !b.email.empty()) {
+    email = a.email == b.email ? 1 : (a.email_local == b.email_local ? 2 : 3);
+  }
+  const uint8_t levels[kFieldCount] = {
+      given,
+      family,
+      CompareDate(a, b),
+      sex,
+      email,
+      CompareCode(a.street_number, b.street_number),
+      CompareText(a.street, b.street),
+      CompareText(a.address_line2, b.address_line2),
+      CompareText(a.locality, b.locality),
+      CompareCode(a.region, b.region),
+      CompareCode(a.postcode, b.postcode),
+      use_national_id ? CompareCode(a.national_id, b.national_id) : uint8_t{0},
+  };
+  for (size_t f = 0; f < kFieldCount; ++f) p |= Pattern{levels[f]} << (4 * f);
+  return p;
+}
+
+}  // namespace medmigrate::dedup

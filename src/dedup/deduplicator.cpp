@@ -1,0 +1,77 @@
+#include "dedup/deduplicator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+
+namespace medmigrate::dedup {
+
+namespace {
+
+double Since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+DedupResult Deduplicate(const std::vector<PersonRecord>& input, const DedupOptions& options,
+                        const std::vector<uint8_t>& only_new) {
+  DedupResult r;
+  auto t = std::chrono::steady_clock::now();
+  r.records = PrepareRecords(input);
+  r.stats.records = r.records.size();
+  r.stats.prepare_seconds = Since(t);
+
+  t = std::chrono::steady_clock::now();
+  const Blocker blocker(r.records, DefaultBlockingPasses(), options.max_block_size,
+                        options.use_national_id);
+  ModelOptions model_options = options.model;
+  model_options.use_national_id = options.use_national_id;
+  r.model = MatchModel::Fit(r.records, blocker, model_options);
+  r.stats.fit_seconds = Since(t);
+  r.stats.em_iterations = r.model.em_iterations();
+
+  t = std::chrono::steady_clock::now();
+  // Compare as log2 odds: no exp per pair.
+  const double keep_bits = std::log2(options.keep_threshold / (1 - options.keep_threshold));
+  uint64_t compared = 0;
+  const std::vector<PreparedRecord>& recs = r.records;
+  blocker.ForEachPair(
+      [&](size_t i, size_t j) {
+        ++compared;
+        const double bits = r.model.Score(recs[i], recs[j]);
+        if (bits >= keep_bits) {
+          r.pairs.push_back(
+              {static_cast<uint32_t>(i), static_cast<uint32_t>(j), MatchModel::Probability(bits)});
+        }
+      },
+      only_new);
+  r.stats.score_seconds = Since(t);
+  r.stats.candidate_pairs = compared;
+  r.stats.pairs_per_second =
+      r.stats.score_seconds > 0 ? double(compared) / r.stats.score_seconds : 0;
+  std::sort(r.pairs.begin(), r.pairs.end(), [](const ScoredPair& x, const ScoredPair& y) {
+    return x.a != y.a ? x.a < y.a : x.b < y.b;
+  });
+
+  t = std::chrono::steady_clock::now();
+  ClusterOptions co;
+  co.merge_threshold = options.merge_threshold;
+  co.review_threshold = options.review_threshold;
+  co.max_cluster_size = options.max_cluster_size;
+  r.clusters = ClusterPairs(r.records, r.pairs, r.model, co);
+  std::vector<uint32_t> cluster_of(r.records.size(), UINT32_MAX);
+  for (size_t c = 0; c < r.clusters.clusters.size(); ++c) {
+    for (uint32_t m : r.clusters.clusters[c].members) cluster_of[m] = static_cast<uint32_t>(c);
+  }
+  for (const ScoredPair& p : r.pairs) {
+    if (p.probability < options.review_threshold) continue;
+    if (cluster_of[p.a] != UINT32_MAX && cluster_of[p.a] == cluster_of[p.b]) continue;
+    r.review.push_back(p);
+  }
+  r.stats.cluster_seconds = Since(t);
+  return r;
+}
+
+}  // namespace medmigrate::dedup

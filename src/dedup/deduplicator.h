@@ -1,0 +1,59 @@
+// Deduplication of one population of person records, start to end: prepare,
+// block, fit the model (EM), score every candidate pair, cluster. The one call
+// the pipeline and `dedup evaluate` make; pure (no I/O, no database).
+//
+// Memory: the prepared records, one key per record and blocking pass, and the
+// pairs that score at or above keep_threshold (not every candidate pair).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dedup/blocker.h"
+#include "dedup/clustering.h"
+#include "dedup/match_model.h"
+#include "dedup/person_record.h"
+
+namespace medmigrate::dedup {
+
+struct DedupOptions {
+  // At or above: merged automatically. Between review and merge: a person
+  // reviews. Below review: different people. Chosen so that automatic merges
+  // are almost never wrong (docs/design/dedup.md).
+  double merge_threshold = 0.999;
+  double review_threshold = 0.5;
+  // Pairs kept in the result (evaluation keeps more than the pipeline needs).
+  double keep_threshold = 0.5;
+  size_t max_block_size = 1000;
+  size_t max_cluster_size = 50;
+  bool use_national_id = false;
+  ModelOptions model;
+};
+
+struct DedupStats {
+  uint64_t records = 0;
+  uint64_t candidate_pairs = 0;
+  double prepare_seconds = 0;
+  double fit_seconds = 0;
+  double score_seconds = 0;  // comparing and scoring every candidate pair
+  double cluster_seconds = 0;
+  double pairs_per_second = 0;  // candidate pairs / score_seconds, one thread
+  int em_iterations = 0;
+};
+
+struct DedupResult {
+  std::vector<PreparedRecord> records;  // indexed like the input
+  MatchModel model;
+  std::vector<ScoredPair> pairs;   // >= keep_threshold, by (a, b)
+  ClusterResult clusters;          // automatic merges
+  std::vector<ScoredPair> review;  // between the thresholds, or kept apart; not merged
+  DedupStats stats;
+};
+
+// `only_new`, when not empty, has one flag per record: only pairs with at
+// least one flagged record are scored (an incremental run matches new
+// patients against all), while the model is fitted on every candidate pair.
+DedupResult Deduplicate(const std::vector<PersonRecord>& records, const DedupOptions& options,
+                        const std::vector<uint8_t>& only_new = {});
+
+}  // namespace medmigrate::dedup

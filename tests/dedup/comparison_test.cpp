@@ -1,0 +1,94 @@
+#include "dedup/comparison.h"
+
+#include <gtest/gtest.h>
+
+namespace medmigrate::dedup {
+namespace {
+
+PersonRecord Person(const char* given, const char* family, const char* date, const char* email = "",
+                    const char* sex = "") {
+  PersonRecord r;
+  r.given = given;
+  r.family = family;
+  r.birth_date = date;
+  r.email = email;
+  r.sex = sex;
+  return r;
+}
+
+std::string_view Level(const PersonRecord& a, const PersonRecord& b, FieldId field) {
+  const size_t f = static_cast<size_t>(field);
+  return kFields[f].levels[LevelOf(Compare(PrepareOne(a), PrepareOne(b), false), f)];
+}
+
+// One row per level: the table is the specification of the comparators.
+struct LevelCase {
+  PersonRecord a;
+  PersonRecord b;
+  FieldId field;
+  const char* level;
+};
+
+TEST(ComparisonTest, LevelsOfEachField) {
+  const LevelCase cases[] = {
+      {Person("John", "Smith", "1980-03-04"), Person(" JOHN ", "smith", "19800304"),
+       FieldId::kGiven, "exact"},
+      {Person("William", "Smith", ""), Person("Bill", "Smith", ""), FieldId::kGiven, "nickname"},
+      {Person("Jonathan", "Smith", ""), Person("Jonathen", "Smith", ""), FieldId::kGiven,
+       "jw_0.92"},
+      {Person("J", "Smith", ""), Person("John", "Smith", ""), FieldId::kGiven, "initial"},
+      {Person("John", "Smith", ""), Person("Mary", "Smith", ""), FieldId::kGiven, "different"},
+      {Person("", "Smith", ""), Person("Mary", "Smith", ""), FieldId::kGiven, "missing"},
+      {Person("John", "Smith", ""), Person("John", "Smyth", ""), FieldId::kFamily, "jw_0.80"},
+      {Person("x", "x", "1980-03-04"), Person("x", "x", "1980-03-04"), FieldId::kBirthDate,
+       "exact"},
+      {Person("x", "x", "1980-03-04"), Person("x", "x", "1980-04-03"), FieldId::kBirthDate,
+       "day_month_swapped"},
+      {Person("x", "x", "1980-03-04"), Person("x", "x", "1981-03-04"), FieldId::kBirthDate,
+       "one_component"},
+      {Person("x", "x", "19800304"), Person("x", "x", "19800340"), FieldId::kBirthDate,
+       "one_component"},
+      {Person("x", "x", "19800314"), Person("x", "x", "19800134"), FieldId::kBirthDate, "one_edit"},
+      {Person("x", "x", "1980-03-04"), Person("x", "x", "1980-11-22"), FieldId::kBirthDate,
+       "year_only"},
+      {Person("x", "x", "1980-03-04"), Person("x", "x", "1975-11-22"), FieldId::kBirthDate,
+       "different"},
+      {Person("x", "x", "1980-03-04"), Person("x", "x", ""), FieldId::kBirthDate, "missing"},
+      {Person("x", "x", "", "A@B.com"), Person("x", "x", "", "a@b.com"), FieldId::kEmail, "exact"},
+      {Person("x", "x", "", "ann@b.com"), Person("x", "x", "", "ann+x@c.org"), FieldId::kEmail,
+       "same_local_part"},
+      {Person("x", "x", "", "ann@b.com"), Person("x", "x", "", "n/a"), FieldId::kEmail, "missing"},
+      {Person("x", "x", "", "", "M"), Person("x", "x", "", "", "m"), FieldId::kSex, "same"},
+      {Person("x", "x", "", "", "M"), Person("x", "x", "", "", "F"), FieldId::kSex, "different"},
+      {Person("x", "x", "", "", "U"), Person("x", "x", "", "", "F"), FieldId::kSex, "missing"},
+  };
+  for (const LevelCase& c : cases) {
+    EXPECT_EQ(Level(c.a, c.b, c.field), c.level)
+        << kFields[static_cast<size_t>(c.field)].name << ": " << c.a.given << " " << c.a.family
+        << " " << c.a.birth_date << " / " << c.b.given << " " << c.b.family << " "
+        << c.b.birth_date;
+  }
+}
+
+TEST(ComparisonTest, CrossedNamesCompareGivenWithFamily) {
+  const PreparedRecord a = PrepareOne(Person("Smith", "John", ""));
+  const PreparedRecord b = PrepareOne(Person("John", "Smith", ""));
+  const Pattern p = Compare(a, b, false);
+  EXPECT_TRUE(p & kCrossedNames);
+  EXPECT_EQ(LevelOf(p, 0), 1);  // exact, crossed
+  EXPECT_EQ(LevelOf(p, 1), 1);
+  const Pattern straight = Compare(b, b, false);
+  EXPECT_FALSE(straight & kCrossedNames);
+}
+
+TEST(ComparisonTest, NationalIdOnlyWhenAsked) {
+  PersonRecord a = Person("x", "y", "");
+  a.national_id = "1234567";
+  PersonRecord b = a;
+  const size_t f = static_cast<size_t>(FieldId::kNationalId);
+  EXPECT_EQ(LevelOf(Compare(PrepareOne(a), PrepareOne(b), true), f), 1);
+  EXPECT_EQ(LevelOf(Compare(PrepareOne(a), PrepareOne(b), false), f), 0);
+}
+
+}  // namespace
+}  // namespace medmigrate::dedup

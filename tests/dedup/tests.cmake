@@ -1,0 +1,6 @@
+mm_add_test(dedup/string_similarity_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/comparison_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/match_model_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/clustering_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/febrl_evaluation_test.cpp LABEL unit LIBS mm_dedup)
+mm_add_test(dedup/dedup_command_test.cpp LABEL e2e LIBS nlohmann_json::nlohmann_json)
