@@ -4,14 +4,24 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <charconv>
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/context.h"
+#include "cli/output.h"
 #include "dedup/evaluation.h"
 #include "dedup/febrl_reader.h"
+#include "extract/legacy_reader.h"
+#include "pg/connection.h"
+#include "pipeline/dedup_phase.h"
+#include "pipeline/dedup_review.h"
+#include "spec/spec_parser.h"
 
 namespace medmigrate::cli {
 
@@ -121,10 +131,236 @@ Status RunEvaluateFebrl(const EvaluateFlags& flags) {
   return Status::Ok();
 }
 
+struct ReviewFlags {
+  std::string spec_path;
+  std::string status = "pending";
+  int limit = 50;
+  int64_t pair = 0;
+  bool merge = false;
+  bool distinct = false;
+  std::string by;
+  std::string reason;
+  std::string legacy_id;
+  bool json = false;
+};
+
+Result<spec::MappingSpec> DedupSpecOf(const ReviewFlags& f) {
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec,
+                      f.spec_path.empty() ? spec::DefaultSpec() : spec::LoadSpecFile(f.spec_path));
+  if (spec.dedup.entity.empty()) {
+    return Status::FailedPrecondition(fmt::format(
+        "the mapping spec '{}' has no [dedup] section: nothing is deduplicated", spec.name));
+  }
+  return spec;
+}
+
+Result<pg::Connection> OpenTarget(const Context& ctx) {
+  MM_ASSIGN_OR_RETURN(DatabaseUrl target, ResolveUrl(ctx, DatabaseRole::kTarget));
+  MM_ASSIGN_OR_RETURN(pg::Connection c,
+                      pg::Connection::Open(target.url, "target database", "medmigrate dedup"));
+  MM_ASSIGN_OR_RETURN(auto tracking,
+                      c.QueryValue("SELECT to_regclass('medmigrate.dedup_pairs')::text"));
+  if (!tracking) {
+    return Status::FailedPrecondition(
+        "the target has no dedup tracking tables: run 'medmigrate init' first");
+  }
+  return c;
+}
+
+std::string DecidedBy(const ReviewFlags& f) {
+  if (!f.by.empty()) return f.by;
+  const char* user = std::getenv("USER");
+  return user && *user ? user : "cli";
+}
+
+nlohmann::json PairJson(const pipeline::ReviewPair& p) {
+  return {{"pair", p.id},
+          {"entity", p.entity},
+          {"legacy_id_a", p.legacy_id_a},
+          {"legacy_id_b", p.legacy_id_b},
+          {"survivor", p.survivor},
+          {"probability", p.probability},
+          {"status", p.status},
+          {"decided_by", p.decided_by ? nlohmann::json(*p.decided_by) : nullptr},
+          {"decided_at", p.decided_at ? nlohmann::json(*p.decided_at) : nullptr},
+          {"reason", p.reason ? nlohmann::json(*p.reason) : nullptr},
+          {"explanation", p.explanation}};
+}
+
+// `dedup run`: the matcher over the legacy database now, so that reviewers can
+// work before (or between) migrations; records the review queue only.
+Status RunDedup(const Context& ctx, const ReviewFlags& f) {
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, DedupSpecOf(f));
+  MM_ASSIGN_OR_RETURN(DatabaseUrl legacy_url, ResolveUrl(ctx, DatabaseRole::kLegacy));
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  MM_ASSIGN_OR_RETURN(auto snapshot, extract::SharedSnapshot::Export(legacy_url.url));
+  MM_ASSIGN_OR_RETURN(extract::LegacyReader reader,
+                      extract::LegacyReader::Open(legacy_url.url, snapshot.get()));
+  pipeline::DedupPhaseOptions o;
+  o.record_merges = false;
+  MM_ASSIGN_OR_RETURN(pipeline::DedupPhaseResult r,
+                      pipeline::RunDedupPhase(reader, target, spec, o));
+  if (f.json) {
+    std::cout << nlohmann::json{{"entity", spec.dedup.entity},
+                                {"records", r.records},
+                                {"candidate_pairs", r.candidate_pairs},
+                                {"would_merge", r.auto_merges},
+                                {"review_pairs", r.review_pairs},
+                                {"pairs_per_second", r.pairs_per_second},
+                                {"seconds", r.seconds}}
+                     .dump(2)
+              << "\n";
+    return Status::Ok();
+  }
+  std::cout << fmt::format(
+      "{}: {} records, {} candidate pairs compared ({:.0f} pairs/s), {} would merge "
+      "automatically at the next migration, {} pairs in the review queue ({:.1f}s)\n"
+      "review them with 'medmigrate dedup list' and 'medmigrate dedup show PAIR'\n",
+      spec.dedup.entity, r.records, r.candidate_pairs, r.pairs_per_second, r.auto_merges,
+      r.review_pairs, r.seconds);
+  return Status::Ok();
+}
+
+Status ListDedup(const Context& ctx, const ReviewFlags& f) {
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, DedupSpecOf(f));
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  MM_ASSIGN_OR_RETURN(std::vector<pipeline::ReviewPair> pairs,
+                      pipeline::ListPairs(target, f.status, f.limit));
+  // Names are shown here (and in `show`) only: the reviewer needs them.
+  std::map<std::string, std::map<std::string, std::string>> records;
+  if (!pairs.empty()) {
+    MM_ASSIGN_OR_RETURN(DatabaseUrl legacy_url, ResolveUrl(ctx, DatabaseRole::kLegacy));
+    MM_ASSIGN_OR_RETURN(pg::Connection legacy,
+                        pg::Connection::Open(legacy_url.url, "legacy database", "medmigrate dedup"));
+    std::vector<std::string> keys;
+    for (const auto& p : pairs) {
+      keys.push_back(p.legacy_id_a);
+      keys.push_back(p.legacy_id_b);
+    }
+    MM_ASSIGN_OR_RETURN(records, pipeline::Records(legacy, spec.dedup, keys));
+  }
+  auto name = [&](const std::string& k) {
+    auto it = records.find(k);
+    if (it == records.end()) return std::string("(not in the legacy database)");
+    auto get = [&](const char* field) {
+      auto v = it->second.find(field);
+      return v == it->second.end() ? std::string() : v->second;
+    };
+    return fmt::format("{} {} {}", get("given"), get("family"), get("birth_date"));
+  };
+  if (f.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : pairs) {
+      nlohmann::json j = PairJson(p);
+      j.erase("explanation");
+      j["record_a"] = records.count(p.legacy_id_a) ? nlohmann::json(records[p.legacy_id_a]) : nullptr;
+      j["record_b"] = records.count(p.legacy_id_b) ? nlohmann::json(records[p.legacy_id_b]) : nullptr;
+      out.push_back(j);
+    }
+    std::cout << out.dump(2) << "\n";
+    return Status::Ok();
+  }
+  if (pairs.empty()) {
+    std::cout << fmt::format("no {} pairs\n", f.status == "all" ? "review" : f.status);
+    return Status::Ok();
+  }
+  std::cout << fmt::format("{:>7}  {:>11}  {:<9}  {:>10}  {:<34}  {:>10}  {}\n", "pair",
+                           "probability", "status", "legacy id", "record", "legacy id", "record");
+  for (const auto& p : pairs) {
+    std::cout << fmt::format("{:>7}  {:>11.6f}  {:<9}  {:>10}  {:<34}  {:>10}  {}\n", p.id,
+                             p.probability, p.status, p.legacy_id_a, name(p.legacy_id_a),
+                             p.legacy_id_b, name(p.legacy_id_b));
+  }
+  return Status::Ok();
+}
+
+Status ShowDedup(const Context& ctx, const ReviewFlags& f) {
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, DedupSpecOf(f));
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  MM_ASSIGN_OR_RETURN(pipeline::ReviewPair p, pipeline::GetPair(target, f.pair));
+  MM_ASSIGN_OR_RETURN(DatabaseUrl legacy_url, ResolveUrl(ctx, DatabaseRole::kLegacy));
+  MM_ASSIGN_OR_RETURN(pg::Connection legacy,
+                      pg::Connection::Open(legacy_url.url, "legacy database", "medmigrate dedup"));
+  MM_ASSIGN_OR_RETURN(auto records,
+                      pipeline::Records(legacy, spec.dedup, {p.legacy_id_a, p.legacy_id_b}));
+  if (f.json) {
+    nlohmann::json j = PairJson(p);
+    j["record_a"] = records.count(p.legacy_id_a) ? nlohmann::json(records[p.legacy_id_a]) : nullptr;
+    j["record_b"] = records.count(p.legacy_id_b) ? nlohmann::json(records[p.legacy_id_b]) : nullptr;
+    std::cout << j.dump(2) << "\n";
+    return Status::Ok();
+  }
+  std::cout << fmt::format("pair {} ({}): match probability {:.6f}, {}{}\n", p.id, p.entity,
+                           p.probability, p.status,
+                           p.decided_by ? fmt::format(" by {} at {}{}", *p.decided_by,
+                                                      p.decided_at.value_or("?"),
+                                                      p.reason ? " (" + *p.reason + ")" : "")
+                                        : "");
+  std::cout << fmt::format("  {:<14} {:<32} {:<32}\n", "", "record " + p.legacy_id_a,
+                           "record " + p.legacy_id_b);
+  std::set<std::string> fields;
+  for (const auto& [k, r] : records) {
+    for (const auto& [name, v] : r) fields.insert(name);
+  }
+  for (const std::string& field : fields) {
+    auto get = [&](const std::string& k) {
+      auto it = records.find(k);
+      if (it == records.end()) return std::string("-");
+      auto v = it->second.find(field);
+      return v == it->second.end() ? std::string() : v->second;
+    };
+    std::cout << fmt::format("  {:<14} {:<32} {:<32}\n", field, get(p.legacy_id_a),
+                             get(p.legacy_id_b));
+  }
+  std::cout << fmt::format("  if merged, {} is kept\n", p.survivor);
+  if (p.explanation.is_object() && p.explanation.contains("fields")) {
+    std::cout << fmt::format("why (log2 odds): prior {:+.2f}", p.explanation.value("prior_bits", 0.0));
+    for (const auto& fj : p.explanation["fields"]) {
+      std::cout << fmt::format(", {} {} {:+.2f}", fj.value("field", ""), fj.value("level", ""),
+                               fj.value("bits", 0.0));
+    }
+    std::cout << fmt::format(" = {:+.2f}\n", p.explanation.value("total_bits", 0.0));
+  }
+  return Status::Ok();
+}
+
+Status ResolveDedup(const Context& ctx, const ReviewFlags& f) {
+  if (f.merge == f.distinct) {
+    return Status::InvalidArgument("say what the pair is: --merge (one person) or --distinct "
+                                   "(two people)");
+  }
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  MM_RETURN_IF_ERROR(
+      pipeline::ResolvePair(target, f.pair, f.merge, pipeline::Decision{DecidedBy(f), f.reason}));
+  std::cout << fmt::format("pair {} resolved {}: the next migration run applies it\n", f.pair,
+                           f.merge ? "merged" : "distinct");
+  return Status::Ok();
+}
+
+Status UnmergeDedup(const Context& ctx, const ReviewFlags& f) {
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, DedupSpecOf(f));
+  int64_t key = 0;
+  auto [end, ec] = std::from_chars(f.legacy_id.data(), f.legacy_id.data() + f.legacy_id.size(), key);
+  if (ec != std::errc() || end != f.legacy_id.data() + f.legacy_id.size()) {
+    return Status::InvalidArgument(
+        fmt::format("LEGACY_ID '{}' is not a legacy key (an integer)", f.legacy_id));
+  }
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  MM_ASSIGN_OR_RETURN(std::string survivor,
+                      pipeline::Unmerge(target, spec.dedup.entity, std::to_string(key),
+                                        pipeline::Decision{DecidedBy(f), f.reason}));
+  std::cout << fmt::format(
+      "{} {} is no longer merged into {}: the next migration run loads it again and points its "
+      "references back at it\n",
+      spec.dedup.entity, key, survivor);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void AddDedupCommand(CLI::App& app, Context& ctx) {
   static EvaluateFlags eval;
+  static ReviewFlags review;
   CLI::App* dedup = app.add_subcommand(
       "dedup",
       "Patient deduplication: probabilistic record linkage (Fellegi-Sunter, EM-fitted) of "
@@ -144,6 +380,64 @@ void AddDedupCommand(CLI::App& app, Context& ctx) {
   evaluate->add_flag("--without-ssn", eval.without_ssn, "Only the evaluation without soc_sec_id");
   evaluate->add_flag("--json", eval.json, "Print as JSON");
   evaluate->callback([&ctx] { RunCommand(ctx, [&]() { return RunEvaluateFebrl(eval); }); });
+
+  auto spec_option = [](CLI::App* c) {
+    c->add_option("--spec", review.spec_path, "Mapping spec file (default: the built-in MDW one)");
+  };
+  auto decision_options = [](CLI::App* c) {
+    c->add_option("--by", review.by, "Who decides (default: $USER)");
+    c->add_option("--reason", review.reason, "Why, in a few words (kept with the decision)");
+  };
+
+  CLI::App* run = dedup->add_subcommand(
+      "run",
+      "Match the legacy patients now and fill the review queue (pairs between the thresholds); "
+      "prints how many would merge automatically at the next migration. Merges nothing");
+  AddDatabaseOptions(run, ctx, /*legacy=*/true, /*target=*/true);
+  spec_option(run);
+  run->add_flag("--json", review.json, "Print the figures as JSON");
+  run->callback([&ctx] { RunCommand(ctx, [&]() { return RunDedup(ctx, review); }); });
+
+  CLI::App* list = dedup->add_subcommand(
+      "list", "The review queue, most probable first, with both records' names and birth dates "
+              "(patient data: for reviewers only)");
+  AddDatabaseOptions(list, ctx, /*legacy=*/true, /*target=*/true);
+  spec_option(list);
+  list->add_option("--status", review.status, "pending, merged, distinct or all")
+      ->capture_default_str();
+  list->add_option("--limit", review.limit, "At most this many pairs")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  list->add_flag("--json", review.json, "Print as JSON");
+  list->callback([&ctx] { RunCommand(ctx, [&]() { return ListDedup(ctx, review); }); });
+
+  CLI::App* show = dedup->add_subcommand(
+      "show", "One pair: both records side by side (patient data) and each field's weight");
+  AddDatabaseOptions(show, ctx, /*legacy=*/true, /*target=*/true);
+  spec_option(show);
+  show->add_option("PAIR", review.pair, "Pair id (see 'medmigrate dedup list')")->required();
+  show->add_flag("--json", review.json, "Print as JSON");
+  show->callback([&ctx] { RunCommand(ctx, [&]() { return ShowDedup(ctx, review); }); });
+
+  CLI::App* resolve = dedup->add_subcommand(
+      "resolve", "Decide a pair: --merge (one person: the next run merges them) or --distinct "
+                 "(two people: never merged automatically, and a merge between them is undone)");
+  AddDatabaseOptions(resolve, ctx, /*legacy=*/false, /*target=*/true);
+  resolve->add_option("PAIR", review.pair, "Pair id (see 'medmigrate dedup list')")->required();
+  resolve->add_flag("--merge", review.merge, "The two records are one person");
+  resolve->add_flag("--distinct", review.distinct, "The two records are two people");
+  decision_options(resolve);
+  resolve->callback([&ctx] { RunCommand(ctx, [&]() { return ResolveDedup(ctx, review); }); });
+
+  CLI::App* unmerge = dedup->add_subcommand(
+      "unmerge", "Take back the merge of record LEGACY_ID (automatic or a reviewer's): the next "
+                 "run loads it again, points its orders, jaws and plans back at it, and never "
+                 "merges the two automatically again");
+  AddDatabaseOptions(unmerge, ctx, /*legacy=*/false, /*target=*/true);
+  spec_option(unmerge);
+  unmerge->add_option("LEGACY_ID", review.legacy_id, "The merged record's legacy id")->required();
+  decision_options(unmerge);
+  unmerge->callback([&ctx] { RunCommand(ctx, [&]() { return UnmergeDedup(ctx, review); }); });
 }
 
 }  // namespace medmigrate::cli

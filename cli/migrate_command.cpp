@@ -112,6 +112,15 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
         std::cout << fmt::format("run {} ({}{}) {} in {:.1f}s\n", s.run_id, s.type,
                                  s.dry_run ? ", dry run" : "", s.state, s.seconds);
         PrintEntityTable(std::cout, s.entities);
+        if (!s.dedup.entity.empty()) {
+          const auto& d = s.dedup;
+          std::cout << fmt::format(
+              "dedup {}: {} records, {} merged automatically ({} new, {} taken back), {} pairs "
+              "to review{} in {:.1f}s; 'medmigrate dedup list'\n",
+              d.entity, d.records, d.auto_merges, d.added, d.superseded, d.review_pairs,
+              d.soft_deleted ? fmt::format(", {} loaded earlier soft-deleted", d.soft_deleted) : "",
+              d.seconds);
+        }
         if (!s.log_file.empty()) std::cout << "log: " << s.log_file << "\n";
         std::cout << fmt::format("rejects: medmigrate.rejects WHERE run_id = {}\n", s.run_id);
         if (!s.validation.empty()) {

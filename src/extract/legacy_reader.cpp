@@ -148,6 +148,29 @@ Status LegacyReader::ReadBatch(const spec::EntitySpec& entity, int64_t lo,
                   out);
 }
 
+Result<std::vector<std::string>> LegacyReader::Columns(const std::string& select) {
+  MM_ASSIGN_OR_RETURN(pg::QueryResult r,
+                      conn_.Query(fmt::format("SELECT * FROM ({}) AS q LIMIT 0", select)));
+  std::vector<std::string> names;
+  for (int i = 0; i < r.columns(); ++i) names.push_back(r.ColumnName(i));
+  return names;
+}
+
+Status LegacyReader::Stream(const std::string& select,
+                            const std::function<Status(std::string_view)>& on_row) {
+  MM_RETURN_IF_ERROR(conn_.BeginCopyOut(fmt::format("COPY ({}) TO STDOUT", select)));
+  Status failed;
+  while (true) {
+    key_line_.clear();
+    MM_ASSIGN_OR_RETURN(bool more, conn_.AppendCopyData(&key_line_));
+    if (!more) break;
+    if (!failed.ok()) continue;  // drain the COPY so the connection stays usable
+    if (!key_line_.empty() && key_line_.back() == '\n') key_line_.pop_back();
+    failed = on_row(key_line_);
+  }
+  return failed;
+}
+
 Status LegacyReader::ReadCopy(const std::string& sql, RawBatch* out) {
   MM_RETURN_IF_ERROR(conn_.BeginCopyOut(sql));
   while (true) {

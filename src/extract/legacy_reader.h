@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -93,6 +94,11 @@ class LegacyReader {
   // at most `limit`. Fills `out` (cleared first) and its last_key.
   Status ReadBatch(const spec::EntitySpec& entity, int64_t lo, std::optional<int64_t> hi,
                    int limit, RawBatch* out);
+  // The column names of `select` (run with LIMIT 0), in order.
+  Result<std::vector<std::string>> Columns(const std::string& select);
+  // Streams the rows of `select` as COPY text lines (without the newline),
+  // one call of `on_row` each, in the snapshot.
+  Status Stream(const std::string& select, const std::function<Status(std::string_view)>& on_row);
   // A new connection in the (possibly renewed) snapshot, after a transient fault.
   Status Reconnect();
   int backend_pid() const { return conn_.backend_pid(); }

@@ -56,6 +56,11 @@ Status TransformedBatch::Reject(std::string_view legacy_id, const transform::Row
   return Status::Ok();
 }
 
+Status TransformedBatch::Merge(std::string_view legacy_id) {
+  merged_.push_back(KeyOf(legacy_id));
+  return Status::Ok();
+}
+
 void TransformedBatch::Clear() {
   data_.clear();
   row_ends_.clear();
@@ -63,6 +68,7 @@ void TransformedBatch::Clear() {
   id_ends_.clear();
   warnings_.clear();
   rejects_.clear();
+  merged_.clear();
   hashes.clear();
   read = 0;
   last_key = 0;
@@ -72,6 +78,7 @@ void BatchCounts::Add(const BatchCounts& o) {
   read += o.read;
   loaded += o.loaded;
   rejected += o.rejected;
+  merged += o.merged;
   warnings += o.warnings;
   inserted += o.inserted;
   updated += o.updated;
@@ -367,7 +374,8 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
     Status s = CopyIn("COPY medmigrate.rejects (run_id, entity, legacy_id, column_name, reason) FROM STDIN", buffer_);
     if (!s.ok()) return fail(s);
   }
-  c.read = static_cast<int64_t>(end - begin) + transform_rejects;
+  c.merged = MergedIn(batch, lo_key, checkpoint_key);
+  c.read = static_cast<int64_t>(end - begin) + transform_rejects + c.merged;
   c.rejected = transform_rejects + ref_rejects;
   c.loaded = kept;
   c.inserted = kept;
@@ -417,9 +425,10 @@ Status BatchLoader::RecordProgress(const TransformedBatch& batch, int chunk, int
       "WHERE run_id = {2} AND entity = {3} AND chunk = {4};"
       "UPDATE medmigrate.run_entities SET read = read + {5}, loaded = loaded + {6}, "
       "rejected = rejected + {7}, warnings = warnings + {8}, inserted = inserted + {9}, "
-      "updated = updated + {10}, unchanged = unchanged + {11} WHERE run_id = {2} AND entity = {3}",
+      "updated = updated + {10}, unchanged = unchanged + {11}, merged = merged + {12} "
+      "WHERE run_id = {2} AND entity = {3}",
       checkpoint_key, c.read, run_, conn_->QuoteLiteral(entity_), chunk, c.read, c.loaded,
-      c.rejected, c.warnings, c.inserted, c.updated, c.unchanged));
+      c.rejected, c.warnings, c.inserted, c.updated, c.unchanged, c.merged));
 }
 
 Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t begin, size_t end,
@@ -477,7 +486,8 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
     c.inserted = up->GetInt(0, 0);
     c.updated = up->GetInt(0, 1);
   }
-  c.read = staged + transform_rejects;
+  c.merged = MergedIn(batch, lo_key, checkpoint_key);
+  c.read = staged + transform_rejects + c.merged;
   c.rejected = transform_rejects + ref_rejects;
   c.loaded = staged - ref_rejects;
   c.unchanged = c.loaded - c.inserted - c.updated;
@@ -525,6 +535,11 @@ int64_t BatchLoader::TransformRejects(const TransformedBatch& batch, int64_t lo_
   return n;
 }
 
+int64_t BatchLoader::MergedIn(const TransformedBatch& batch, int64_t lo_key, int64_t hi_key) {
+  const std::vector<int64_t>& m = batch.merged();
+  return std::upper_bound(m.begin(), m.end(), hi_key) - std::upper_bound(m.begin(), m.end(), lo_key);
+}
+
 Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64_t checkpoint_key,
                                 int chunk, const Status& why, BatchCounts* counts) {
   // The row alone failed: record it with the server's reason (the message is
@@ -553,6 +568,8 @@ Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64
     c.read += n;
     c.rejected += n;
   }
+  c.merged = MergedIn(batch, lo_key, checkpoint_key);
+  c.read += c.merged;
   Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
   MM_RETURN_IF_ERROR(conn_->Exec("COMMIT"));

@@ -41,6 +41,7 @@ class TransformedBatch : public transform::RowSink {
   Status Accept(const transform::TargetRow& row,
                 std::span<const transform::RowIssue> warnings) override;
   Status Reject(std::string_view legacy_id, const transform::RowIssue& issue) override;
+  Status Merge(std::string_view legacy_id) override;
   void Clear();
 
   size_t rows() const { return row_ends_.size(); }
@@ -53,6 +54,8 @@ class TransformedBatch : public transform::RowSink {
   }
   const std::vector<Warning>& warnings() const { return warnings_; }
   const std::vector<RejectedRow>& rejects() const { return rejects_; }
+  // Keys of the rows of merged records, in the order read (ascending).
+  const std::vector<int64_t>& merged() const { return merged_; }
 
   int64_t read = 0;      // source rows this batch stands for (child rows when exploding)
   int64_t last_key = 0;  // the highest source key read
@@ -71,10 +74,11 @@ class TransformedBatch : public transform::RowSink {
   std::vector<uint32_t> id_ends_;
   std::vector<Warning> warnings_;
   std::vector<RejectedRow> rejects_;
+  std::vector<int64_t> merged_;
 };
 
 struct BatchCounts {
-  int64_t read = 0, loaded = 0, rejected = 0, warnings = 0;
+  int64_t read = 0, loaded = 0, rejected = 0, merged = 0, warnings = 0;
   int64_t inserted = 0, updated = 0, unchanged = 0;
   int splits = 0;  // how many times the batch was split around a bad row
   void Add(const BatchCounts& o);
@@ -134,6 +138,9 @@ class BatchLoader {
   Status CopyIn(std::string_view copy_sql, std::string_view data);
   // COPY text of the transform rejects with lo_key < key <= hi_key; their count.
   int64_t TransformRejects(const TransformedBatch& batch, int64_t lo_key, int64_t hi_key);
+  // Rows of merged records with lo_key < key <= hi_key (their merge records
+  // were written by the run's dedup phase).
+  static int64_t MergedIn(const TransformedBatch& batch, int64_t lo_key, int64_t hi_key);
   // Counters, checkpoint and the hashes of keys in (lo_key, checkpoint_key].
   Status RecordProgress(const TransformedBatch& batch, int chunk, int64_t lo_key,
                         int64_t checkpoint_key, const BatchCounts& c);

@@ -48,8 +48,8 @@ Result<std::vector<int64_t>> SettledKeys(pg::Connection& target, const std::stri
                    "    JOIN medmigrate.runs ru ON ru.id = rj.run_id"
                    "   WHERE rj.entity = $1 AND NOT ru.dry_run AND ru.state <> 'rolled_back'"
                    "  UNION ALL"
-                   "  SELECT m.legacy_id FROM medmigrate.merges m"
-                   "   WHERE m.entity = $1 AND m.reverted_at IS NULL) s",
+                   "  SELECT m.legacy_id FROM medmigrate.active_merges m"
+                   "   WHERE m.entity = $1) s",
                    {entity}));
   std::vector<int64_t> out;
   out.reserve(static_cast<size_t>(r.rows()));

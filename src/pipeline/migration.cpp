@@ -27,6 +27,7 @@
 #include "extract/legacy_reader.h"
 #include "load/batch_loader.h"
 #include "pg/connection.h"
+#include "pipeline/dedup_phase.h"
 #include "pipeline/incremental.h"
 #include "spec/spec_parser.h"
 #include "transform/row_transformer.h"
@@ -114,6 +115,12 @@ struct RunContext {
   std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> hashes;
   // Per target table: whether the run records before-images of its changes.
   std::map<std::string, bool> capture;
+  // The merges in force (patient deduplication), for every transformer.
+  transform::MergeMaps merges;
+  // Incremental runs: records of the dedup entity whose merge was decided or
+  // taken back since they were loaded (sorted); they and the rows that refer
+  // to them through follow_merges references are read again.
+  std::vector<int64_t> merge_changed;
   RunLog* log = nullptr;
   Clock::time_point started = Clock::now();
 };
@@ -271,6 +278,7 @@ class Worker {
         p.read += counts.read;
         p.loaded += counts.loaded;
         p.rejected += counts.rejected;
+        p.merged += counts.merged;
         p.warnings += counts.warnings;
       }
       last = raw_.last_key;
@@ -372,7 +380,8 @@ class Worker {
     if (it != stages_.end()) return it->second.get();
     auto stage = std::make_unique<Stage>();
     MM_ASSIGN_OR_RETURN(auto t, transform::RowTransformer::Create(
-                                    *ctx_->spec, entity, transform::TransformContext{ctx_->run_date}));
+                                    *ctx_->spec, entity,
+                                    transform::TransformContext{ctx_->run_date, &ctx_->merges}));
     stage->transformer = std::make_unique<transform::RowTransformer>(std::move(t));
     stage->loader = std::make_unique<load::BatchLoader>(&target_, stage->transformer.get(),
                                                         ctx_->schema, ctx_->run_id);
@@ -609,6 +618,44 @@ Progress Snapshot(RunContext& ctx, std::string* current, int64_t* done, int64_t*
   return p;
 }
 
+// Incremental runs: the records whose merge changed since they were loaded,
+// and the rows that refer to them through a follow_merges reference, join
+// the entity's change set (their references now point elsewhere).
+Status AddMergeChanges(const RunContext& ctx, extract::LegacyReader& reader,
+                       const spec::EntitySpec& e, EntityChanges* changes) {
+  const std::string& dedup_entity = ctx.spec->dedup.entity;
+  std::vector<int64_t> extra;
+  if (e.name == dedup_entity) {
+    extra = ctx.merge_changed;
+  } else if (!e.explode) {
+    std::string list;
+    for (int64_t k : ctx.merge_changed) list += (list.empty() ? "" : ",") + std::to_string(k);
+    std::string where;
+    for (const spec::ColumnSpec& c : e.columns) {
+      if (c.kind != spec::ColumnSpec::Kind::kReference || !c.follow_merges ||
+          c.ref_entity != dedup_entity || c.source.empty()) {
+        continue;
+      }
+      where += fmt::format("{}src.\"{}\" = ANY('{{{}}}'::bigint[])", where.empty() ? "" : " OR ",
+                           c.source, list);
+    }
+    if (where.empty()) return Status::Ok();
+    MM_RETURN_IF_ERROR(reader.BeginKeys(e, where));
+    for (int64_t k; true;) {
+      MM_ASSIGN_OR_RETURN(bool more, reader.NextKey(&k));
+      if (!more) break;
+      extra.push_back(k);
+    }
+  }
+  if (extra.empty()) return Status::Ok();
+  std::vector<int64_t> merged;
+  merged.reserve(changes->keys.size() + extra.size());
+  std::set_union(changes->keys.begin(), changes->keys.end(), extra.begin(), extra.end(),
+                 std::back_inserter(merged));
+  changes->keys = std::move(merged);
+  return Status::Ok();
+}
+
 // Watermarks for every run; for incremental runs also what each entity reads
 // and soft-deletes, and the row hashes of hash-detected entities. Several
 // entities at once, each thread with its own reader and target connection.
@@ -646,6 +693,9 @@ Status FindAllChanges(RunContext& ctx) {
               MM_ASSIGN_OR_RETURN(q.previous_watermark, PreviousWatermark(target, e.name));
             }
             MM_ASSIGN_OR_RETURN(changes, FindChanges(*reader, target, e, source, q));
+            if (changes.keyed && !ctx.merge_changed.empty()) {
+              MM_RETURN_IF_ERROR(AddMergeChanges(ctx, *reader, e, &changes));
+            }
             if (ctx.incremental && e.changes == spec::ChangeDetection::kHash) {
               MM_ASSIGN_OR_RETURN(hashes, LoadRowHashes(target, e.name));
             }
@@ -853,6 +903,51 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     if (!s.ok()) return finish("failed", s.Prepend("dry run"));
   }
 
+  // Dedup: decide which records merge before any of them loads; then every
+  // transformer sees the merges in force.
+  const std::string& dedup_entity = spec.dedup.entity;
+  if (!dedup_entity.empty() && ctx.selected.count(dedup_entity)) {
+    Result<extract::LegacyReader> reader = OpenReader(ctx, "dedup.open");
+    if (!reader.ok()) return finish("failed", reader.status().Prepend("dedup"));
+    DedupPhaseOptions dopt;
+    dopt.run_id = ctx.run_id;
+    dopt.incremental = ctx.incremental;
+    dopt.dry_run = dry_run;
+    log.Write("info", "dedup_started", {{"entity", dedup_entity}});
+    Result<DedupPhaseResult> phase = RunDedupPhase(*reader, control, spec, dopt);
+    if (!phase.ok()) return finish("failed", phase.status().Prepend("dedup." + dedup_entity));
+    MigrationSummary::Dedup& sd = summary.dedup;
+    sd.entity = dedup_entity;
+    sd.records = phase->records;
+    sd.candidate_pairs = phase->candidate_pairs;
+    sd.auto_merges = phase->auto_merges;
+    sd.added = phase->added;
+    sd.superseded = phase->superseded;
+    sd.review_pairs = phase->review_pairs;
+    sd.seconds = phase->seconds;
+    sd.reused = phase->reused;
+    log.Write("info", "dedup_finished",
+              {{"entity", dedup_entity}, {"records", sd.records},
+               {"candidate_pairs", sd.candidate_pairs}, {"auto_merges", sd.auto_merges},
+               {"added", sd.added}, {"superseded", sd.superseded},
+               {"review_pairs", sd.review_pairs}, {"seconds", sd.seconds}, {"reused", sd.reused}});
+    (void)store.AddEvent(ctx.run_id, "info", "dedup", dedup_entity,
+                         fmt::format("{}: {} records merged automatically, {} pairs to review",
+                                     dedup_entity, sd.auto_merges, sd.review_pairs));
+  }
+  {
+    Result<transform::MergeMaps> merges =
+        LoadMergeMaps(control, dry_run ? std::optional<int64_t>(ctx.run_id) : std::nullopt);
+    if (!merges.ok()) return finish("failed", merges.status().Prepend("dedup"));
+    ctx.merges = std::move(merges).value();
+    if (ctx.incremental && !dedup_entity.empty() && ctx.selected.count(dedup_entity)) {
+      Result<std::vector<int64_t>> changed =
+          MergeChangedRecords(control, dedup_entity, ctx.schema, ctx.run_id);
+      if (!changed.ok()) return finish("failed", changed.status().Prepend("dedup"));
+      ctx.merge_changed = std::move(changed).value();
+    }
+  }
+
   // Plan: every entity's chunks, recorded before any data moves.
   Shared shared;
   ctx.shared = &shared;
@@ -938,6 +1033,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
               p.read = c.read;
               p.loaded = c.loaded;
               p.rejected = c.rejected;
+              p.merged = c.merged;
               p.warnings = c.warnings;
               p.deleted = c.deleted;
             }
@@ -1017,6 +1113,28 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     (void)store.AddEvent(ctx.run_id, "warn", "extract", "",
                          "the legacy snapshot was lost and taken anew: entities read before and "
                          "after it were read as of two instants");
+  }
+  if (run_error.ok() && !dry_run && !g_stop.load() && !dedup_entity.empty() &&
+      shared.complete.count(dedup_entity)) {
+    // Records loaded by earlier runs and merged since: their references were
+    // redirected by this run, so their rows can go.
+    bool captured = ctx.capture.count(dedup_entity) && ctx.capture.at(dedup_entity);
+    static const transform::MergeMap kNone;
+    auto m = ctx.merges.find(dedup_entity);
+    Result<int64_t> gone =
+        SoftDeleteMerged(control, dedup_entity, m == ctx.merges.end() ? kNone : m->second,
+                         ctx.schema, captured ? std::to_string(ctx.run_id) : "");
+    if (!gone.ok()) {
+      run_error = gone.status().Prepend("dedup." + dedup_entity);
+    } else {
+      summary.dedup.soft_deleted = *gone;
+      if (*gone > 0) {
+        (void)store.AddEvent(ctx.run_id, "info", "dedup", dedup_entity,
+                             fmt::format("{}: {} rows loaded earlier and merged since were "
+                                         "soft-deleted",
+                                         dedup_entity, *gone));
+      }
+    }
   }
   if (!run_error.ok()) return finish("failed", run_error);
   if (g_stop.load() || shared.complete.size() < ctx.entities.size()) {

@@ -34,6 +34,7 @@ struct EntityProgress {
   int64_t read = 0;
   int64_t loaded = 0;
   int64_t rejected = 0;
+  int64_t merged = 0;         // rows of duplicate records merged into a survivor
   int64_t warnings = 0;
   int64_t deleted = 0;        // soft-deleted (incremental runs)
   double seconds = 0;         // since the entity started
@@ -85,6 +86,19 @@ struct MigrationSummary {
   int64_t validation_failed_checks = 0;
   double validation_seconds = 0;
   std::string validation_error;
+  // The dedup phase (spec [dedup]; empty entity: none ran).
+  struct Dedup {
+    std::string entity;
+    int64_t records = 0;
+    int64_t candidate_pairs = 0;
+    int64_t auto_merges = 0;  // records merged automatically, in force
+    int64_t added = 0;        // merges the phase recorded
+    int64_t superseded = 0;   // earlier automatic merges it reverted
+    int64_t review_pairs = 0;
+    int64_t soft_deleted = 0;  // loaded earlier, merged since: soft-deleted
+    double seconds = 0;
+    bool reused = false;  // recorded before a resume
+  } dedup;
 };
 
 // Runs (or resumes) a migration. A Status error means the run could not start

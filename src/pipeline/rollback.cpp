@@ -208,6 +208,10 @@ Result<RollbackSummary> RollbackRun(const std::string& target_url, int64_t run) 
   }
   for (const std::string& sql :
        {std::string("DELETE FROM medmigrate.row_hashes WHERE run_id = $1"),
+        // The automatic merges the run's dedup phase took back hold again
+        // (its own merges fall out of force with the run).
+        std::string("UPDATE medmigrate.merges SET reverted_at = NULL, reverted_by = NULL, "
+                    "reverted_run_id = NULL, revert_reason = NULL WHERE reverted_run_id = $1"),
         std::string("UPDATE medmigrate.runs SET state = 'rolled_back', rolled_back_at = now() "
                     "WHERE id = $1")}) {
     if (Result<pg::QueryResult> res = c.Query(sql, {r}); !res.ok()) return fail(res.status());

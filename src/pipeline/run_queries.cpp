@@ -137,6 +137,18 @@ nlohmann::json ToJson(const MigrationSummary& s) {
                                          {"error", s.validation_error.empty()
                                                        ? nlohmann::json(nullptr)
                                                        : nlohmann::json(s.validation_error)}};
+  const MigrationSummary::Dedup& d = s.dedup;
+  j["dedup"] = d.entity.empty() ? nlohmann::json(nullptr)
+                                : nlohmann::json{{"entity", d.entity},
+                                                 {"records", d.records},
+                                                 {"candidate_pairs", d.candidate_pairs},
+                                                 {"auto_merges", d.auto_merges},
+                                                 {"added", d.added},
+                                                 {"superseded", d.superseded},
+                                                 {"review_pairs", d.review_pairs},
+                                                 {"soft_deleted", d.soft_deleted},
+                                                 {"seconds", d.seconds},
+                                                 {"reused", d.reused}};
   return j;
 }
 

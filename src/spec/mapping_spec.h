@@ -170,6 +170,21 @@ struct ValidateSpec {
   std::vector<SanityCheck> sanity;
 };
 
+// Deduplication of one entity's records (docs/spec.md, docs/design/dedup.md):
+// `source` is a SELECT run in the run's legacy snapshot that returns one row
+// per record, its first column the entity's key, the others named after the
+// person fields they fill (given, family, birth_date, sex, email,
+// street_number, street, address_line2, locality, region, postcode,
+// national_id). Pairs at or above merge_threshold merge automatically; those
+// between review_threshold and it wait for a person (`medmigrate dedup`).
+struct DedupSpec {
+  std::string entity;  // empty: no deduplication
+  std::string source;
+  double merge_threshold = 0.999;
+  double review_threshold = 0.5;
+  int64_t max_cluster_size = 50;
+};
+
 struct MappingSpec {
   std::string name;            // "mdw"
   int version = 1;
@@ -177,6 +192,7 @@ struct MappingSpec {
   std::vector<EntitySpec> entities;  // dependency order (parents before children)
   std::vector<PostLoadStep> post_load;
   ValidateSpec validate;
+  DedupSpec dedup;
   std::string checksum;        // SHA-256 hex of the file's bytes
 
   const EntitySpec* Find(const std::string& entity) const;

@@ -69,8 +69,10 @@ const std::vector<KindDef>& KindDefs() {
   return defs;
 }
 
-constexpr std::array<std::string_view, 6> kTopKeys = {"name",   "version",   "uuid_namespace",
-                                                      "entity", "post_load", "validate"};
+constexpr std::array<std::string_view, 7> kTopKeys = {
+    "name", "version", "uuid_namespace", "entity", "post_load", "validate", "dedup"};
+constexpr std::array<std::string_view, 5> kDedupKeys = {
+    "entity", "source", "merge_threshold", "review_threshold", "max_cluster_size"};
 constexpr std::array<std::string_view, 2> kValidateKeys = {"money", "sanity"};
 constexpr std::array<std::string_view, 5> kMoneyKeys = {"entity", "amount", "quantity", "currency",
                                                         "per"};
@@ -258,6 +260,7 @@ class Parser {
   }
 
   Result<EntitySpec> ParseEntity(const toml::table& t, EntityPos* pos) const;
+  Status ParseDedup(const toml::node& n, MappingSpec* spec) const;
   Result<ColumnSpec> ParseColumn(const toml::table& t, const std::string& entity,
                                  ColumnPos* pos) const;
   Result<std::vector<Rule>> ParseRules(const toml::node& n, std::string_view where) const;
@@ -354,6 +357,7 @@ Result<MappingSpec> Parser::Parse(std::string_view text) {
   }
 
   if (const toml::node* v = root.get("validate")) MM_RETURN_IF_ERROR(ParseValidate(*v, &spec));
+  if (const toml::node* d = root.get("dedup")) MM_RETURN_IF_ERROR(ParseDedup(*d, &spec));
 
   MM_RETURN_IF_ERROR(OrderEntities(&spec, &pos));
   return spec;
@@ -375,6 +379,50 @@ Result<std::string> Parser::ValidateColumn(const toml::table& t, std::string_vie
                                         key, kind_name, e.name));
   }
   return *name;
+}
+
+Status Parser::ParseDedup(const toml::node& n, MappingSpec* spec) const {
+  const toml::table* t = n.as_table();
+  if (t == nullptr) return Err(n, "'dedup' must be a table: write [dedup]");
+  MM_RETURN_IF_ERROR(CheckKeys(*t, kDedupKeys, "[dedup]"));
+  DedupSpec& d = spec->dedup;
+  MM_ASSIGN_OR_RETURN(d.entity, ReqString(*t, "entity", "[dedup]"));
+  const EntitySpec* e = spec->Find(d.entity);
+  if (e == nullptr) {
+    return Err(*t->get("entity"), fmt::format("[dedup]: '{}' is not an entity of this spec", d.entity));
+  }
+  if (e->explode) {
+    return Err(*t->get("entity"), "[dedup]: an exploded entity cannot be deduplicated");
+  }
+  MM_ASSIGN_OR_RETURN(d.source, ReqString(*t, "source", "[dedup]"));
+  auto probability = [&](std::string_view key, double* out) -> Status {
+    const toml::node* v = t->get(key);
+    if (v == nullptr) return Status::Ok();
+    std::optional<double> x;
+    if (v->is_floating_point()) x = v->as_floating_point()->get();
+    if (v->is_integer()) x = static_cast<double>(v->as_integer()->get());
+    if (!x || !(*x > 0 && *x < 1)) {
+      return Err(*v, fmt::format("'{}' in [dedup] must be a probability between 0 and 1 "
+                                 "(exclusive), e.g. 0.999",
+                                 key));
+    }
+    *out = *x;
+    return Status::Ok();
+  };
+  MM_RETURN_IF_ERROR(probability("merge_threshold", &d.merge_threshold));
+  MM_RETURN_IF_ERROR(probability("review_threshold", &d.review_threshold));
+  if (d.review_threshold > d.merge_threshold) {
+    return Err(n, fmt::format("[dedup]: review_threshold ({}) must not exceed merge_threshold ({})",
+                              d.review_threshold, d.merge_threshold));
+  }
+  MM_ASSIGN_OR_RETURN(std::optional<int64_t> size, OptInt(*t, "max_cluster_size", "[dedup]"));
+  if (size) {
+    if (*size < 2 || *size > 10000) {
+      return Err(*t->get("max_cluster_size"), "'max_cluster_size' in [dedup] must be from 2 to 10000");
+    }
+    d.max_cluster_size = *size;
+  }
+  return Status::Ok();
 }
 
 Status Parser::ParseValidate(const toml::node& n, MappingSpec* spec) const {

@@ -84,10 +84,17 @@ Result<RowTransformer> RowTransformer::Create(const spec::MappingSpec& spec,
     t.plan_[r].column = nullptr;
     t.plan_[i].raw_target = static_cast<int>(r);
   }
+  auto merges_of = [&](const std::string& name) -> const MergeMap* {
+    if (t.context_.merges == nullptr) return nullptr;
+    auto it = t.context_.merges->find(name);
+    return it == t.context_.merges->end() || it->second.empty() ? nullptr : &it->second;
+  };
+  t.own_merges_ = merges_of(entity.name);
   for (size_t i = 0; i < t.plan_.size(); ++i) {
-    const Plan& p = t.plan_[i];
+    Plan& p = t.plan_[i];
     if (p.column && p.column->kind == ColumnSpec::Kind::kReference) {
       t.references_.push_back(ReferenceColumn{i, p.column});
+      if (p.column->follow_merges) p.merges = merges_of(p.column->ref_entity);
     }
     bool needs_source = p.column && (p.column->kind == ColumnSpec::Kind::kValue ||
                                      p.column->kind == ColumnSpec::Kind::kJson ||
@@ -183,6 +190,10 @@ bool RowTransformer::FillColumn(size_t i, bool is_null, std::string_view value) 
       if (is_null) {
         SetNull(i);
       } else {
+        if (p.merges) {
+          auto it = p.merges->find(value);
+          if (it != p.merges->end()) value = it->second;
+        }
         uuids_->Derive(c.ref_entity, value, &uuid_);
         SetValue(i, std::string_view(uuid_.data(), uuid_.size()));
       }
@@ -247,6 +258,9 @@ Status RowTransformer::Transform(const CopyRow& source, RowSink& sink) {
   if (entity_->explode) return TransformExplode(source, sink);
   warnings_.clear();
   row_.legacy_id.assign(source.Get(0));
+  if (own_merges_ && own_merges_->count(std::string_view(row_.legacy_id))) {
+    return sink.Merge(row_.legacy_id);
+  }
   uuids_->Derive(entity_->name, row_.legacy_id, &uuid_);
   SetValue(0, std::string_view(uuid_.data(), uuid_.size()));
   // Raw columns are NULL unless their column falls back below.

@@ -9,11 +9,16 @@
 // Threads: one RowTransformer per thread.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "common/copy_text.h"
 #include "common/status.h"
@@ -22,10 +27,24 @@
 
 namespace medmigrate::transform {
 
+// Legacy id -> the legacy id of its survivor, for one entity's merged
+// records (patient deduplication). Looked up by string_view, no allocation.
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using MergeMap = std::unordered_map<std::string, std::string, TransparentHash, std::equal_to<>>;
+// Per entity name.
+using MergeMaps = std::map<std::string, MergeMap, std::less<>>;
+
 struct TransformContext {
   // The run's start date (UTC, "YYYY-MM-DD"): "in the future" means after it,
   // so a resumed run judges dates as the uninterrupted one would.
   std::string run_date;
+  // The merges in force, or nullptr. With them, a row of a merged record goes
+  // to RowSink::Merge instead of loading, and a reference with follow_merges
+  // to a merged record points at its survivor.
+  const MergeMaps* merges = nullptr;
 };
 
 // Why a row was rejected or warned about; both point into the spec.
@@ -49,6 +68,11 @@ class RowSink {
   virtual Status Accept(const TargetRow& row, std::span<const RowIssue> warnings) = 0;
   // A row that cannot be loaded (its warnings are dropped: it counts once).
   virtual Status Reject(std::string_view legacy_id, const RowIssue& issue) = 0;
+  // A row of a record merged into another (TransformContext::merges).
+  virtual Status Merge(std::string_view legacy_id) {
+    return Status::Internal(fmt::format("record {} is merged, and this sink counts no merges",
+                                        legacy_id));
+  }
 };
 
 // A reference column, for the loader's existence checks.
@@ -81,6 +105,7 @@ class RowTransformer {
     int source_index = -1;                     // into the source row
     int raw_of = -1;                           // this is the raw column of plan[raw_of]
     int raw_target = -1;                       // plan index of this column's raw column
+    const MergeMap* merges = nullptr;          // a reference that follows merges
   };
 
   RowTransformer() = default;
@@ -100,6 +125,7 @@ class RowTransformer {
   std::vector<Plan> plan_;
   std::vector<ReferenceColumn> references_;
   int explode_source_ = -1;
+  const MergeMap* own_merges_ = nullptr;  // this entity's merged records
 
   TargetRow row_;
   std::vector<RowIssue> warnings_;

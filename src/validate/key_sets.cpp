@@ -184,8 +184,8 @@ class TargetKeys {
         "SELECT {0}, 'T', (t.deleted_at IS NULL){1} FROM public.{2} t "
         "UNION ALL SELECT {3}, 'R', (r.run_id = {4}){5} FROM medmigrate.rejects r "
         "WHERE r.entity = {6} AND r.{7} "
-        "UNION ALL SELECT {8}, 'M', true{5} FROM medmigrate.merges m "
-        "WHERE m.entity = {6} AND m.reverted_at IS NULL ORDER BY 1, 2",
+        "UNION ALL SELECT {8}, 'M', true{5} FROM medmigrate.active_merges m "
+        "WHERE m.entity = {6} ORDER BY 1, 2",
         SortKeySql("t.legacy_id", ex), fk, conn_->QuoteIdent(e_.name),
         SortKeySql("r.legacy_id", true), ctx_.run.id, nulls, entity, ctx_.reject_runs_sql,
         SortKeySql("m.legacy_id", true));

@@ -148,7 +148,7 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
   {
     MM_ASSIGN_OR_RETURN(pg::QueryResult m,
                         control.Query("SELECT entity, legacy_id, survivor_legacy_id FROM "
-                                      "medmigrate.merges WHERE reverted_at IS NULL ORDER BY id"));
+                                      "medmigrate.active_merges"));
     for (int i = 0; i < m.rows(); ++i) {
       ctx.merges[std::string(m.Get(i, 0))][std::string(m.Get(i, 1))] = std::string(m.Get(i, 2));
     }

@@ -1,0 +1,465 @@
+#include "pipeline/dedup_phase.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/copy_text.h"
+#include "dedup/deduplicator.h"
+
+namespace medmigrate::pipeline {
+
+namespace {
+
+using dedup::PersonRecord;
+
+// The person fields a dedup source may name, and where each goes.
+struct FieldSlot {
+  std::string_view name;
+  std::string PersonRecord::*member;
+};
+constexpr std::array<FieldSlot, 12> kFieldSlots = {{
+    {"given", &PersonRecord::given},
+    {"family", &PersonRecord::family},
+    {"birth_date", &PersonRecord::birth_date},
+    {"sex", &PersonRecord::sex},
+    {"email", &PersonRecord::email},
+    {"street_number", &PersonRecord::street_number},
+    {"street", &PersonRecord::street},
+    {"address_line2", &PersonRecord::address_line2},
+    {"locality", &PersonRecord::locality},
+    {"region", &PersonRecord::region},
+    {"postcode", &PersonRecord::postcode},
+    {"national_id", &PersonRecord::national_id},
+}};
+
+std::string FieldNames() {
+  std::string out;
+  for (const FieldSlot& f : kFieldSlots) {
+    if (!out.empty()) out += ", ";
+    out += f.name;
+  }
+  return out;
+}
+
+bool ParseKey(std::string_view s, int64_t* key) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *key);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Reads the records of the spec's dedup source, in key order.
+Result<std::vector<PersonRecord>> ReadRecords(extract::LegacyReader& reader,
+                                              const spec::DedupSpec& d) {
+  Result<std::vector<std::string>> named = reader.Columns(d.source);
+  if (!named.ok()) return named.status().Prepend("[dedup] source");
+  const std::vector<std::string>& columns = *named;
+  if (columns.size() < 2) {
+    return Status::InvalidArgument(
+        "[dedup] source must return the key first, then person fields by name (" + FieldNames() +
+        ")");
+  }
+  std::vector<std::string PersonRecord::*> slots;
+  for (size_t i = 1; i < columns.size(); ++i) {
+    auto it = std::find_if(kFieldSlots.begin(), kFieldSlots.end(),
+                           [&](const FieldSlot& f) { return f.name == columns[i]; });
+    if (it == kFieldSlots.end()) {
+      return Status::InvalidArgument(fmt::format(
+          "[dedup] source column '{}' is not a person field (allowed: {})", columns[i],
+          FieldNames()));
+    }
+    slots.push_back(it->member);
+  }
+  std::vector<PersonRecord> records;
+  CopyRow row;
+  std::string select = fmt::format("SELECT * FROM ({}) AS q ORDER BY 1", d.source);
+  Status s = reader.Stream(select, [&](std::string_view line) -> Status {
+    if (!ParseCopyTextLine(line, &row) || row.size != columns.size()) {
+      return Status::DataLoss("[dedup] source: a row is not valid COPY text");
+    }
+    PersonRecord r;
+    if (row.IsNull(0) || !ParseKey(row.Get(0), &r.id)) {
+      return Status::InvalidArgument(fmt::format(
+          "[dedup] source: the first column ('{}') must be the entity's integer key", columns[0]));
+    }
+    r.age_rank = r.id;  // legacy ids grow with time: the smaller, the older
+    for (size_t i = 1; i < row.size; ++i) {
+      if (!row.IsNull(i)) (r.*slots[i - 1]).assign(row.Get(i));
+    }
+    records.push_back(std::move(r));
+    return Status::Ok();
+  });
+  if (!s.ok()) return s.Prepend("[dedup] source");
+  return records;
+}
+
+std::string Key(int64_t k) { return std::to_string(k); }
+
+// An unordered pair of legacy keys, smaller first.
+std::pair<int64_t, int64_t> PairOf(int64_t a, int64_t b) { return {std::min(a, b), std::max(a, b)}; }
+
+struct PairHash {
+  size_t operator()(const std::pair<int64_t, int64_t>& p) const {
+    return std::hash<int64_t>{}(p.first * 1000003 ^ p.second);
+  }
+};
+
+struct ExistingMerge {
+  int64_t id = 0;
+  std::string legacy_id;
+  std::string survivor;
+  bool automatic = false;
+};
+
+// The explanation of a pair as JSON: the matcher's fields, levels and
+// weights, never a value.
+nlohmann::json ExplanationJson(const dedup::Explanation& e) {
+  nlohmann::json fields = nlohmann::json::array();
+  for (const dedup::FieldContribution& f : e.fields) {
+    fields.push_back({{"field", std::string(f.field)},
+                      {"level", std::string(f.level)},
+                      {"bits", std::round(f.bits * 100) / 100},
+                      {"tf_bits", std::round(f.tf_bits * 100) / 100}});
+  }
+  return {{"prior_bits", std::round(e.prior_bits * 100) / 100},
+          {"total_bits", std::round(e.total_bits * 100) / 100},
+          {"crossed_names", e.crossed_names},
+          {"fields", fields}};
+}
+
+}  // namespace
+
+Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connection& target,
+                                       const spec::MappingSpec& spec,
+                                       const DedupPhaseOptions& o) {
+  const spec::DedupSpec& d = spec.dedup;
+  DedupPhaseResult result;
+  if (d.entity.empty()) return result;
+  auto t0 = std::chrono::steady_clock::now();
+  if (o.run_id) {
+    MM_ASSIGN_OR_RETURN(pg::QueryResult done,
+                        target.Query("SELECT records, candidate_pairs, auto_merges, review_pairs "
+                                     "FROM medmigrate.dedup_phases WHERE run_id = $1 AND entity = $2",
+                                     {std::to_string(*o.run_id), d.entity}));
+    if (done.rows() > 0) {
+      result.reused = true;
+      result.records = done.GetInt(0, 0);
+      result.candidate_pairs = done.GetInt(0, 1);
+      result.auto_merges = done.GetInt(0, 2);
+      result.review_pairs = done.GetInt(0, 3);
+      return result;
+    }
+  }
+
+  MM_ASSIGN_OR_RETURN(std::vector<PersonRecord> records, ReadRecords(reader, d));
+  result.records = static_cast<int64_t>(records.size());
+
+  // What reviewers and earlier runs decided.
+  std::unordered_map<int64_t, ExistingMerge> active;  // by merged record
+  {
+    MM_ASSIGN_OR_RETURN(
+        pg::QueryResult m,
+        target.Query("SELECT m.id, m.legacy_id, m.survivor_legacy_id, m.decided_by = 'auto' "
+                     "FROM medmigrate.merges m LEFT JOIN medmigrate.runs r ON r.id = m.run_id "
+                     "WHERE m.entity = $1 AND m.reverted_at IS NULL "
+                     "AND (m.run_id IS NULL OR (NOT r.dry_run AND r.rolled_back_at IS NULL))",
+                     {d.entity}));
+    for (int i = 0; i < m.rows(); ++i) {
+      int64_t k = 0;
+      if (!ParseKey(m.Get(i, 1), &k)) continue;
+      active[k] = ExistingMerge{m.GetInt(i, 0), std::string(m.Get(i, 1)), std::string(m.Get(i, 2)),
+                                m.Get(i, 3) == "t"};
+    }
+  }
+  std::unordered_set<std::pair<int64_t, int64_t>, PairHash> distinct;
+  {
+    MM_ASSIGN_OR_RETURN(pg::QueryResult p,
+                        target.Query("SELECT legacy_id_a, legacy_id_b FROM medmigrate.dedup_pairs "
+                                     "WHERE entity = $1 AND status = 'distinct'",
+                                     {d.entity}));
+    for (int i = 0; i < p.rows(); ++i) {
+      int64_t a = 0, b = 0;
+      if (ParseKey(p.Get(i, 0), &a) && ParseKey(p.Get(i, 1), &b)) distinct.insert(PairOf(a, b));
+    }
+  }
+  std::vector<uint8_t> only_new;
+  if (o.incremental) {
+    // Records the target has never held (nor merged) are matched against all.
+    std::vector<int64_t> held;
+    MM_RETURN_IF_ERROR(target.BeginCopyOut(fmt::format(
+        "COPY (SELECT legacy_id FROM {}.{} ORDER BY 1) TO STDOUT", target.QuoteIdent(o.schema),
+        target.QuoteIdent(d.entity))));
+    std::string line;
+    while (true) {
+      line.clear();
+      MM_ASSIGN_OR_RETURN(bool more, target.AppendCopyData(&line));
+      if (!more) break;
+      int64_t k = 0;
+      if (!line.empty() && line.back() == '\n') line.pop_back();
+      if (ParseKey(line, &k)) held.push_back(k);
+    }
+    only_new.resize(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      bool is_new = !std::binary_search(held.begin(), held.end(), records[i].id) &&
+                    !active.count(records[i].id);
+      only_new[i] = is_new ? 1 : 0;
+      result.new_records += is_new;
+    }
+  }
+
+  dedup::DedupOptions options;
+  options.merge_threshold = d.merge_threshold;
+  options.review_threshold = d.review_threshold;
+  options.keep_threshold = d.review_threshold;
+  options.max_cluster_size = static_cast<size_t>(d.max_cluster_size);
+  dedup::DedupResult matched;
+  bool match = !records.empty() && (!o.incremental || result.new_records > 0);
+  if (match) matched = dedup::Deduplicate(records, options, only_new);
+  result.candidate_pairs = static_cast<int64_t>(matched.stats.candidate_pairs);
+  result.pairs_per_second = matched.stats.pairs_per_second;
+  records.clear();
+  records.shrink_to_fit();
+  const auto& prepared = matched.records;
+  auto key_of = [&](uint32_t i) { return prepared[i].id; };
+  auto probability = [&](uint32_t a, uint32_t b) {
+    return dedup::MatchModel::Probability(matched.model.Score(prepared[a], prepared[b]));
+  };
+
+  // The root a record is merged into now (itself when none).
+  auto root = [&](int64_t k) {
+    for (int guard = 0; guard < 64; ++guard) {
+      auto it = active.find(k);
+      int64_t next = 0;
+      if (it == active.end() || !ParseKey(it->second.survivor, &next)) break;
+      k = next;
+    }
+    return k;
+  };
+  // Automatic merges this phase wants: record -> (survivor, probability).
+  std::map<int64_t, std::pair<int64_t, double>> wanted;
+  for (const dedup::Cluster& c : matched.clusters.clusters) {
+    std::vector<uint32_t> members = c.members;
+    // A pair reviewers called distinct never merges: drop the non-survivor
+    // of each such pair from the cluster.
+    auto distinct_pair = [&]() -> std::optional<uint32_t> {
+      for (size_t i = 0; i < members.size(); ++i) {
+        for (size_t j = i + 1; j < members.size(); ++j) {
+          if (distinct.count(PairOf(key_of(members[i]), key_of(members[j])))) {
+            return members[j] == c.survivor ? members[i] : members[j];
+          }
+        }
+      }
+      return std::nullopt;
+    };
+    for (std::optional<uint32_t> drop; (drop = distinct_pair());) {
+      members.erase(std::find(members.begin(), members.end(), *drop));
+    }
+    int64_t survivor = key_of(c.survivor);
+    for (uint32_t m : members) {
+      if (m == c.survivor) continue;
+      int64_t k = key_of(m);
+      auto it = active.find(k);
+      if (it != active.end() && !it->second.automatic) continue;  // a reviewer's merge stands
+      if (root(survivor) == k) continue;                          // would close a loop
+      wanted[k] = {survivor, probability(m, c.survivor)};
+    }
+  }
+
+  // Against what is in force: keep, add, supersede.
+  std::vector<int64_t> revert;
+  std::vector<std::pair<int64_t, std::pair<int64_t, double>>> add;
+  for (const auto& [k, m] : active) {
+    if (!m.automatic) continue;
+    auto w = wanted.find(k);
+    bool same = w != wanted.end() && Key(w->second.first) == m.survivor;
+    if (!same && !o.incremental && !o.dry_run) revert.push_back(m.id);
+  }
+  for (const auto& [k, w] : wanted) {
+    auto it = active.find(k);
+    if (it != active.end() && (it->second.survivor == Key(w.first) || o.incremental)) continue;
+    add.emplace_back(k, w);
+  }
+  result.added = static_cast<int64_t>(add.size());
+  result.superseded = static_cast<int64_t>(revert.size());
+
+  // Review pairs: between the thresholds, or kept apart by the chain guard.
+  std::vector<dedup::ScoredPair> review = matched.review;
+  result.review_pairs = static_cast<int64_t>(review.size());
+
+  if (!o.record_merges && review.empty()) {
+    result.auto_merges = static_cast<int64_t>(wanted.size());
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return result;
+  }
+  MM_RETURN_IF_ERROR(target.Exec("BEGIN"));
+  auto fail = [&](const Status& s) {
+    if (target.is_open()) (void)target.Exec("ROLLBACK");
+    return s;
+  };
+  const std::string run = o.run_id ? std::to_string(*o.run_id) : "";
+  if (o.record_merges && !revert.empty()) {
+    std::string ids;
+    for (int64_t id : revert) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    Result<pg::QueryResult> r = target.Query(fmt::format(
+        "UPDATE medmigrate.merges SET reverted_at = now(), reverted_by = {}, reverted_run_id = {}, "
+        "revert_reason = 'no longer matched automatically' WHERE id = ANY('{{{}}}'::bigint[])",
+        target.QuoteLiteral(o.run_id ? "run " + run : "dedup run"),
+        o.run_id ? run : "NULL", ids));
+    if (!r.ok()) return fail(r.status());
+  }
+  if (o.record_merges && !add.empty()) {
+    std::string data;
+    for (const auto& [k, w] : add) {
+      data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\tauto\t", run.empty() ? "\\N" : run, d.entity, k,
+                          w.first, w.second);
+      data += fmt::format("match probability {:.6f} at or above the merge threshold {}\n",
+                          w.second, d.merge_threshold);
+    }
+    Status s = target.BeginCopyIn(
+        "COPY medmigrate.merges (run_id, entity, legacy_id, survivor_legacy_id, probability, "
+        "decided_by, reason) FROM STDIN");
+    if (s.ok()) s = target.PutCopyData(data);
+    if (s.ok()) s = target.EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  if (!o.dry_run && !review.empty()) {
+    std::string data;
+    for (const dedup::ScoredPair& p : review) {
+      int64_t a = key_of(p.a), b = key_of(p.b);
+      uint32_t s = dedup::ChooseSurvivor(prepared, {p.a, p.b});
+      auto [lo, hi] = PairOf(a, b);
+      std::string expl = ExplanationJson(matched.model.Explain(prepared[p.a], prepared[p.b])).dump();
+      data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\t", d.entity, lo, hi, key_of(s), p.probability);
+      AppendCopyTextEscaped(expl, &data);
+      data += fmt::format("\t{}\n", run.empty() ? "\\N" : run);
+    }
+    Status s = target.Exec(
+        "CREATE TEMP TABLE IF NOT EXISTS mm_dedup_pairs (entity text, a text, b text, survivor text, "
+        "probability double precision, explanation jsonb, run bigint) ON COMMIT DROP");
+    if (s.ok()) {
+      s = target.BeginCopyIn("COPY pg_temp.mm_dedup_pairs FROM STDIN");
+      if (s.ok()) s = target.PutCopyData(data);
+      if (s.ok()) s = target.EndCopyIn().status();
+    }
+    if (s.ok()) {
+      s = target.Exec(
+          "INSERT INTO medmigrate.dedup_pairs AS p (entity, legacy_id_a, legacy_id_b, "
+          "survivor_legacy_id, probability, explanation, first_run_id) "
+          "SELECT entity, a, b, survivor, probability, explanation, run FROM pg_temp.mm_dedup_pairs "
+          "ON CONFLICT (entity, legacy_id_a, legacy_id_b) DO UPDATE SET "
+          "probability = excluded.probability, explanation = excluded.explanation, "
+          "survivor_legacy_id = excluded.survivor_legacy_id, last_seen_at = now()");
+    }
+    if (!s.ok()) return fail(s);
+  }
+  // Automatic merges in force after the phase.
+  int64_t in_force = 0;
+  for (const auto& [k, m] : active) {
+    if (m.automatic && (o.incremental || wanted.count(k))) ++in_force;
+  }
+  for (const auto& [k, w] : add) {
+    auto it = active.find(k);
+    if (it == active.end() || !it->second.automatic) ++in_force;
+  }
+  result.auto_merges = in_force;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (o.run_id) {
+    Result<pg::QueryResult> r = target.Query(
+        "INSERT INTO medmigrate.dedup_phases (run_id, entity, records, candidate_pairs, "
+        "auto_merges, review_pairs, seconds) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        {run, d.entity, std::to_string(result.records), std::to_string(result.candidate_pairs),
+         std::to_string(result.auto_merges), std::to_string(result.review_pairs),
+         fmt::format("{:.3f}", result.seconds)});
+    if (!r.ok()) return fail(r.status());
+  }
+  MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
+  spdlog::info("dedup {}: {} records, {} candidate pairs, {} merges added, {} superseded, {} review "
+               "pairs, {:.1f}s",
+               d.entity, result.records, result.candidate_pairs, result.added, result.superseded,
+               result.review_pairs, result.seconds);
+  return result;
+}
+
+Result<transform::MergeMaps> LoadMergeMaps(pg::Connection& target,
+                                           std::optional<int64_t> dry_run_id) {
+  std::string sql = "SELECT entity, legacy_id, survivor_legacy_id FROM medmigrate.active_merges";
+  if (dry_run_id) {
+    sql += fmt::format(
+        " UNION SELECT entity, legacy_id, survivor_legacy_id FROM medmigrate.merges "
+        "WHERE run_id = {} AND reverted_at IS NULL",
+        *dry_run_id);
+  }
+  MM_ASSIGN_OR_RETURN(pg::QueryResult r, target.Query(sql));
+  transform::MergeMaps maps;
+  for (int i = 0; i < r.rows(); ++i) {
+    maps[std::string(r.Get(i, 0))][std::string(r.Get(i, 1))] = std::string(r.Get(i, 2));
+  }
+  return maps;
+}
+
+Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& entity,
+                                 const transform::MergeMap& merges, const std::string& schema,
+                                 const std::string& capture_run) {
+  if (merges.empty()) return int64_t{0};
+  std::string keys;
+  for (const auto& [k, survivor] : merges) {
+    int64_t key = 0;
+    if (!ParseKey(k, &key)) continue;
+    keys += (keys.empty() ? "" : ",") + k;
+  }
+  MM_RETURN_IF_ERROR(target.Exec("BEGIN"));
+  auto fail = [&](const Status& s) {
+    if (target.is_open()) (void)target.Exec("ROLLBACK");
+    return s;
+  };
+  Status s = target.Exec(fmt::format("SET LOCAL medmigrate.capture_run = '{}'", capture_run));
+  if (!s.ok()) return fail(s);
+  Result<pg::QueryResult> r = target.Query(
+      fmt::format("UPDATE {}.{} t SET deleted_at = now() FROM medmigrate.active_merges m "
+                  "WHERE m.entity = $1 AND t.legacy_id::text = m.legacy_id AND t.deleted_at IS NULL "
+                  "AND t.legacy_id = ANY($2::bigint[])",
+                  target.QuoteIdent(schema), target.QuoteIdent(entity)),
+      {entity, "{" + keys + "}"});
+  if (!r.ok()) return fail(r.status());
+  MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
+  return r->AffectedRows();
+}
+
+Result<std::vector<int64_t>> MergeChangedRecords(pg::Connection& target,
+                                                 const std::string& entity,
+                                                 const std::string& schema, int64_t run) {
+  MM_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      target.Query(
+          fmt::format(
+              "SELECT t.legacy_id FROM {0}.{1} t JOIN medmigrate.active_merges m "
+              "ON m.entity = $1 AND m.legacy_id = t.legacy_id::text WHERE t.deleted_at IS NULL "
+              "UNION "
+              "SELECT t.legacy_id FROM {0}.{1} t WHERE t.deleted_at IS NOT NULL "
+              "AND EXISTS (SELECT 1 FROM medmigrate.merges g WHERE g.entity = $1 "
+              "AND g.legacy_id = t.legacy_id::text AND g.reverted_at IS NOT NULL) "
+              "AND NOT EXISTS (SELECT 1 FROM medmigrate.active_merges a WHERE a.entity = $1 "
+              "AND a.legacy_id = t.legacy_id::text) "
+              "UNION "
+              "SELECT g.legacy_id::bigint FROM medmigrate.merges g WHERE g.entity = $1 "
+              "AND g.run_id = $2 AND g.legacy_id ~ '^-?[0-9]+$' "
+              "ORDER BY 1",
+              target.QuoteIdent(schema), target.QuoteIdent(entity)),
+          {entity, std::to_string(run)}));
+  std::vector<int64_t> keys;
+  for (int i = 0; i < r.rows(); ++i) keys.push_back(r.GetInt(i, 0));
+  return keys;
+}
+
+}  // namespace medmigrate::pipeline

@@ -1,0 +1,82 @@
+// The dedup phase of a migration (spec [dedup], docs/design/dedup.md): reads
+// the entity's person records in the run's legacy snapshot, matches them with
+// src/dedup, and records in the tracking schema, in one transaction:
+//   - the automatic merges (clusters at or above the merge threshold), each
+//     into the cluster's survivor; a full run reverts the automatic merges
+//     of earlier runs that no longer hold, an incremental run only adds
+//     merges of records the target has never held;
+//   - the review queue (medmigrate.dedup_pairs): pairs between the
+//     thresholds, with the matcher's explanation (no values);
+//   - the phase's figures (medmigrate.dedup_phases), so a resumed run reuses
+//     its decisions instead of matching again in another snapshot.
+// Reviewers' decisions win: a pair resolved distinct is never merged
+// automatically, a record a reviewer merged stays merged where they said.
+// The merges in force (medmigrate.active_merges) then steer the load: rows of
+// merged records count as merged, references with follow_merges point at the
+// survivor (transform::TransformContext::merges).
+//
+// Memory: the entity's person records (a few hundred bytes each) while the
+// phase runs; freed before the load starts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "extract/legacy_reader.h"
+#include "pg/connection.h"
+#include "spec/mapping_spec.h"
+#include "transform/row_transformer.h"
+
+namespace medmigrate::pipeline {
+
+struct DedupPhaseOptions {
+  std::optional<int64_t> run_id;  // none: `medmigrate dedup run` (review queue only)
+  bool incremental = false;       // match only records the target has never held
+  bool dry_run = false;           // record the run's merges (not in force), no review pairs
+  bool record_merges = true;      // false: count what would merge, record only the review queue
+  std::string schema = "public";  // of the target tables
+};
+
+struct DedupPhaseResult {
+  bool reused = false;  // the run had recorded its phase already (a resume)
+  int64_t records = 0;
+  int64_t new_records = 0;  // incremental: records matched against all
+  int64_t candidate_pairs = 0;
+  int64_t auto_merges = 0;  // records merged automatically in force after the phase
+  int64_t added = 0;        // merges this phase recorded
+  int64_t superseded = 0;   // automatic merges of earlier runs it reverted
+  int64_t review_pairs = 0;
+  double pairs_per_second = 0;
+  double seconds = 0;
+};
+
+Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connection& target,
+                                       const spec::MappingSpec& spec,
+                                       const DedupPhaseOptions& options);
+
+// The merges in force per entity, each to its final survivor; with `run_id`
+// of a dry run, also that run's own merges (which are never in force).
+Result<transform::MergeMaps> LoadMergeMaps(pg::Connection& target,
+                                           std::optional<int64_t> dry_run_id);
+
+// Soft-deletes the live target rows of `entity` whose record is merged into
+// another (a merge decided after the row was loaded) by a merge of `merges`
+// (the run's: a reviewer's decision taken during the run waits for the next
+// one, which redirects the references first); returns how many.
+Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& entity,
+                                 const transform::MergeMap& merges, const std::string& schema,
+                                 const std::string& capture_run);
+
+// Keys to read again in an incremental run `run` because a merge of `entity`
+// was decided or taken back since the row was loaded (live rows that are
+// merged now, soft-deleted rows whose merge was reverted), or because the
+// run's dedup phase merged them (so that they are read and counted merged).
+// Sorted.
+Result<std::vector<int64_t>> MergeChangedRecords(pg::Connection& target,
+                                                 const std::string& entity,
+                                                 const std::string& schema, int64_t run);
+
+}  // namespace medmigrate::pipeline
