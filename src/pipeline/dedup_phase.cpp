@@ -439,21 +439,20 @@ Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& enti
 Result<std::vector<int64_t>> MergeChangedRecords(pg::Connection& target,
                                                  const std::string& entity,
                                                  const std::string& schema, int64_t run) {
+  // Since the start of the last good run: decisions taken or taken back.
   MM_ASSIGN_OR_RETURN(
       pg::QueryResult r,
       target.Query(
           fmt::format(
+              "WITH since AS (SELECT coalesce(max(started_at), '-infinity') AS t "
+              "  FROM medmigrate.runs WHERE state = 'succeeded' AND NOT dry_run "
+              "  AND rolled_back_at IS NULL AND id <> $2) "
               "SELECT t.legacy_id FROM {0}.{1} t JOIN medmigrate.active_merges m "
               "ON m.entity = $1 AND m.legacy_id = t.legacy_id::text WHERE t.deleted_at IS NULL "
               "UNION "
-              "SELECT t.legacy_id FROM {0}.{1} t WHERE t.deleted_at IS NOT NULL "
-              "AND EXISTS (SELECT 1 FROM medmigrate.merges g WHERE g.entity = $1 "
-              "AND g.legacy_id = t.legacy_id::text AND g.reverted_at IS NOT NULL) "
-              "AND NOT EXISTS (SELECT 1 FROM medmigrate.active_merges a WHERE a.entity = $1 "
-              "AND a.legacy_id = t.legacy_id::text) "
-              "UNION "
-              "SELECT g.legacy_id::bigint FROM medmigrate.merges g WHERE g.entity = $1 "
-              "AND g.run_id = $2 AND g.legacy_id ~ '^-?[0-9]+$' "
+              "SELECT g.legacy_id::bigint FROM medmigrate.merges g, since "
+              "WHERE g.entity = $1 AND g.legacy_id ~ '^-?[0-9]+$' AND (g.run_id = $2 "
+              "OR g.decided_at >= since.t OR g.reverted_at >= since.t) "
               "ORDER BY 1",
               target.QuoteIdent(schema), target.QuoteIdent(entity)),
           {entity, std::to_string(run)}));

@@ -70,11 +70,10 @@ Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& enti
                                  const transform::MergeMap& merges, const std::string& schema,
                                  const std::string& capture_run);
 
-// Keys to read again in an incremental run `run` because a merge of `entity`
-// was decided or taken back since the row was loaded (live rows that are
-// merged now, soft-deleted rows whose merge was reverted), or because the
-// run's dedup phase merged them (so that they are read and counted merged).
-// Sorted.
+// Keys to read again in an incremental run `run`: records of `entity` whose
+// merge was decided or taken back since the last good run started, live rows
+// of records merged now, and the records the run's own dedup phase merged
+// (so that they are read and counted merged). Sorted.
 Result<std::vector<int64_t>> MergeChangedRecords(pg::Connection& target,
                                                  const std::string& entity,
                                                  const std::string& schema, int64_t run);
