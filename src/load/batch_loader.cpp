@@ -79,6 +79,7 @@ void BatchCounts::Add(const BatchCounts& o) {
   loaded += o.loaded;
   rejected += o.rejected;
   merged += o.merged;
+  deleted += o.deleted;
   warnings += o.warnings;
   inserted += o.inserted;
   updated += o.updated;
@@ -181,6 +182,16 @@ Status BatchLoader::Prepare() {
       "WHERE w.legacy_id IN (SELECT legacy_id::text FROM {2})",
       run_, conn_->QuoteLiteral(entity_), stage_);
   bool deleted_at = has_deleted_at && *has_deleted_at != "0";
+  if (deleted_at) {
+    // A row this transaction rejects whose earlier version is live in the
+    // target (it loaded before; now its parent is gone, or the value turned
+    // invalid) leaves it: a fresh migration would not hold it either.
+    retire_rejected_sql_ = fmt::format(
+        "UPDATE {0} t SET deleted_at = now() FROM medmigrate.rejects r WHERE r.run_id = {1} AND "
+        "r.entity = {2} AND r.created_at = now() AND r.legacy_id = t.legacy_id::text AND "
+        "t.deleted_at IS NULL",
+        table, run_, conn_->QuoteLiteral(entity_));
+  }
   upsert_sql_ = fmt::format(
       "WITH up AS (INSERT INTO {0} AS t ({1}) SELECT {1} FROM {2} "
       "ON CONFLICT (id) DO UPDATE SET ({3}{4}) = ROW({5}{6}) "
@@ -425,10 +436,10 @@ Status BatchLoader::RecordProgress(const TransformedBatch& batch, int chunk, int
       "WHERE run_id = {2} AND entity = {3} AND chunk = {4};"
       "UPDATE medmigrate.run_entities SET read = read + {5}, loaded = loaded + {6}, "
       "rejected = rejected + {7}, warnings = warnings + {8}, inserted = inserted + {9}, "
-      "updated = updated + {10}, unchanged = unchanged + {11}, merged = merged + {12} "
-      "WHERE run_id = {2} AND entity = {3}",
+      "updated = updated + {10}, unchanged = unchanged + {11}, merged = merged + {12}, "
+      "deleted = deleted + {13} WHERE run_id = {2} AND entity = {3}",
       checkpoint_key, c.read, run_, conn_->QuoteLiteral(entity_), chunk, c.read, c.loaded,
-      c.rejected, c.warnings, c.inserted, c.updated, c.unchanged, c.merged));
+      c.rejected, c.warnings, c.inserted, c.updated, c.unchanged, c.merged, c.deleted));
 }
 
 Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t begin, size_t end,
@@ -491,6 +502,11 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
   c.rejected = transform_rejects + ref_rejects;
   c.loaded = staged - ref_rejects;
   c.unchanged = c.loaded - c.inserted - c.updated;
+  if (c.rejected > 0 && !retire_rejected_sql_.empty()) {
+    Result<pg::QueryResult> retired = conn_->Query(retire_rejected_sql_);
+    if (!retired.ok()) return fail(retired.status());
+    c.deleted = retired->AffectedRows();
+  }
   Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
   s = conn_->Exec("COMMIT");
@@ -570,6 +586,11 @@ Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64
   }
   c.merged = MergedIn(batch, lo_key, checkpoint_key);
   c.read += c.merged;
+  if (!retire_rejected_sql_.empty()) {
+    Result<pg::QueryResult> retired = conn_->Query(retire_rejected_sql_);
+    if (!retired.ok()) return fail(retired.status());
+    c.deleted = retired->AffectedRows();
+  }
   Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
   MM_RETURN_IF_ERROR(conn_->Exec("COMMIT"));

@@ -80,6 +80,7 @@ class TransformedBatch : public transform::RowSink {
 struct BatchCounts {
   int64_t read = 0, loaded = 0, rejected = 0, merged = 0, warnings = 0;
   int64_t inserted = 0, updated = 0, unchanged = 0;
+  int64_t deleted = 0;  // live rows of earlier runs soft-deleted because rejected now
   int splits = 0;  // how many times the batch was split around a bad row
   void Add(const BatchCounts& o);
 };
@@ -161,6 +162,7 @@ class BatchLoader {
   std::vector<std::string> null_refs_sql_;
   std::string warnings_sql_;
   std::string upsert_sql_;
+  std::string retire_rejected_sql_;
   std::vector<std::string> live_refs_;  // per reference: the condition that its row is live
   std::string copy_target_sql_;
   std::string buffer_;

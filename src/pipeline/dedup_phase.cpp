@@ -192,39 +192,13 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
       if (ParseKey(p.Get(i, 0), &a) && ParseKey(p.Get(i, 1), &b)) distinct.insert(PairOf(a, b));
     }
   }
-  std::vector<uint8_t> only_new;
-  if (o.incremental) {
-    // Records the target has never held (nor merged) are matched against all.
-    std::vector<int64_t> held;
-    MM_RETURN_IF_ERROR(target.BeginCopyOut(fmt::format(
-        "COPY (SELECT legacy_id FROM {}.{} ORDER BY 1) TO STDOUT", target.QuoteIdent(o.schema),
-        target.QuoteIdent(d.entity))));
-    std::string line;
-    while (true) {
-      line.clear();
-      MM_ASSIGN_OR_RETURN(bool more, target.AppendCopyData(&line));
-      if (!more) break;
-      int64_t k = 0;
-      if (!line.empty() && line.back() == '\n') line.pop_back();
-      if (ParseKey(line, &k)) held.push_back(k);
-    }
-    only_new.resize(records.size());
-    for (size_t i = 0; i < records.size(); ++i) {
-      bool is_new = !std::binary_search(held.begin(), held.end(), records[i].id) &&
-                    !active.count(records[i].id);
-      only_new[i] = is_new ? 1 : 0;
-      result.new_records += is_new;
-    }
-  }
-
   dedup::DedupOptions options;
   options.merge_threshold = d.merge_threshold;
   options.review_threshold = d.review_threshold;
   options.keep_threshold = d.review_threshold;
   options.max_cluster_size = static_cast<size_t>(d.max_cluster_size);
   dedup::DedupResult matched;
-  bool match = !records.empty() && (!o.incremental || result.new_records > 0);
-  if (match) matched = dedup::Deduplicate(records, options, only_new);
+  if (!records.empty()) matched = dedup::Deduplicate(records, options);
   result.candidate_pairs = static_cast<int64_t>(matched.stats.candidate_pairs);
   result.pairs_per_second = matched.stats.pairs_per_second;
   records.clear();
@@ -282,11 +256,11 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     if (!m.automatic) continue;
     auto w = wanted.find(k);
     bool same = w != wanted.end() && Key(w->second.first) == m.survivor;
-    if (!same && !o.incremental && !o.dry_run) revert.push_back(m.id);
+    if (!same && !o.dry_run) revert.push_back(m.id);
   }
   for (const auto& [k, w] : wanted) {
     auto it = active.find(k);
-    if (it != active.end() && (it->second.survivor == Key(w.first) || o.incremental)) continue;
+    if (it != active.end() && it->second.survivor == Key(w.first)) continue;
     add.emplace_back(k, w);
   }
   result.added = static_cast<int64_t>(add.size());
@@ -366,7 +340,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   // Automatic merges in force after the phase.
   int64_t in_force = 0;
   for (const auto& [k, m] : active) {
-    if (m.automatic && (o.incremental || wanted.count(k))) ++in_force;
+    if (m.automatic && wanted.count(k)) ++in_force;
   }
   for (const auto& [k, w] : add) {
     auto it = active.find(k);

@@ -2,9 +2,11 @@
 // the entity's person records in the run's legacy snapshot, matches them with
 // src/dedup, and records in the tracking schema, in one transaction:
 //   - the automatic merges (clusters at or above the merge threshold), each
-//     into the cluster's survivor; a full run reverts the automatic merges
-//     of earlier runs that no longer hold, an incremental run only adds
-//     merges of records the target has never held;
+//     into the cluster's survivor, and the automatic merges of earlier runs
+//     that no longer hold are reverted. Incremental runs match every record
+//     too, new ones against old ones and old ones again: the model is fitted
+//     on the whole population, so matching only the new records would decide
+//     otherwise than a fresh full migration of the same legacy data;
 //   - the review queue (medmigrate.dedup_pairs): pairs between the
 //     thresholds, with the matcher's explanation (no values);
 //   - the phase's figures (medmigrate.dedup_phases), so a resumed run reuses
@@ -34,7 +36,6 @@ namespace medmigrate::pipeline {
 
 struct DedupPhaseOptions {
   std::optional<int64_t> run_id;  // none: `medmigrate dedup run` (review queue only)
-  bool incremental = false;       // match only records the target has never held
   bool dry_run = false;           // record the run's merges (not in force), no review pairs
   bool record_merges = true;      // false: count what would merge, record only the review queue
   std::string schema = "public";  // of the target tables
@@ -43,7 +44,6 @@ struct DedupPhaseOptions {
 struct DedupPhaseResult {
   bool reused = false;  // the run had recorded its phase already (a resume)
   int64_t records = 0;
-  int64_t new_records = 0;  // incremental: records matched against all
   int64_t candidate_pairs = 0;
   int64_t auto_merges = 0;  // records merged automatically in force after the phase
   int64_t added = 0;        // merges this phase recorded

@@ -279,6 +279,7 @@ class Worker {
         p.loaded += counts.loaded;
         p.rejected += counts.rejected;
         p.merged += counts.merged;
+        p.deleted += counts.deleted;
         p.warnings += counts.warnings;
       }
       last = raw_.last_key;
@@ -911,11 +912,18 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     if (!reader.ok()) return finish("failed", reader.status().Prepend("dedup"));
     DedupPhaseOptions dopt;
     dopt.run_id = ctx.run_id;
-    dopt.incremental = ctx.incremental;
     dopt.dry_run = dry_run;
     log.Write("info", "dedup_started", {{"entity", dedup_entity}});
-    Result<DedupPhaseResult> phase = RunDedupPhase(*reader, control, spec, dopt);
-    if (!phase.ok()) return finish("failed", phase.status().Prepend("dedup." + dedup_entity));
+    std::optional<DedupPhaseResult> phase;
+    Status matched = WithRetries(
+        ctx, "dedup." + dedup_entity,
+        [&]() -> Status {
+          MM_ASSIGN_OR_RETURN(DedupPhaseResult r, RunDedupPhase(*reader, control, spec, dopt));
+          phase = r;
+          return Status::Ok();
+        },
+        [&] { return reader->Reconnect(); });
+    if (!matched.ok()) return finish("failed", matched.Prepend("dedup." + dedup_entity));
     MigrationSummary::Dedup& sd = summary.dedup;
     sd.entity = dedup_entity;
     sd.records = phase->records;

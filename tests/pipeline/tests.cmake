@@ -1,2 +1,3 @@
 mm_add_test(pipeline/migration_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
 mm_add_test(pipeline/incremental_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
+mm_add_test(pipeline/dedup_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
