@@ -52,7 +52,7 @@ const std::vector<BadCase> kBadCases = {
      "t.toml:3:13: not valid TOML 1.0: Error while parsing inline table"},
     {"unknown_top_level_key", kHeader + "entities = []\n",
      "t.toml:3:1: unknown key 'entities' in the spec (allowed: name, version, uuid_namespace, "
-     "entity, post_load, validate)"},
+     "entity, post_load, validate, dedup)"},
     {"missing_uuid_namespace", "name = \"t\"\n" + kOffices,
      "t.toml:1:1: the spec has no 'uuid_namespace'"},
     {"uuid_namespace_not_a_uuid", "name = \"t\"\nuuid_namespace = \"mdw-namespace\"\n" + kOffices,
@@ -248,6 +248,20 @@ const std::vector<BadCase> kBadCases = {
          "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n"
          "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n",
      "duplicate sanity check 'a'"},
+    {"dedup_unknown_entity", kHeader + kOffices + "[dedup]\nentity = \"people\"\nsource = \"x\"\n",
+     "[dedup]: 'people' is not an entity of this spec"},
+    {"dedup_needs_source", kHeader + kOffices + "[dedup]\nentity = \"offices\"\n",
+     "[dedup] has no 'source' (required)"},
+    {"dedup_threshold_not_a_probability",
+     kHeader + kOffices + "[dedup]\nentity = \"offices\"\nsource = \"x\"\nmerge_threshold = 1.5\n",
+     "'merge_threshold' in [dedup] must be a probability between 0 and 1"},
+    {"dedup_review_above_merge",
+     kHeader + kOffices +
+         "[dedup]\nentity = \"offices\"\nsource = \"x\"\nmerge_threshold = 0.9\n"
+         "review_threshold = 0.95\n",
+     "review_threshold (0.95) must not exceed merge_threshold (0.9)"},
+    {"dedup_typo", kHeader + kOffices + "[dedup]\nentity = \"offices\"\nsource = \"x\"\nmerge = 0.9\n",
+     "unknown key 'merge' in [dedup]"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, BadSpecTest, ::testing::ValuesIn(kBadCases),
@@ -435,6 +449,23 @@ TEST(MdwSpecTest, IsEmbeddedAndIsTheDefault) {
   ASSERT_OK_AND_ASSIGN(MappingSpec file, LoadSpecFile(MEDMIGRATE_SOURCE_DIR "/specs/mdw.toml"));
   EXPECT_EQ(embedded.name, "mdw");
   EXPECT_EQ(embedded.checksum, file.checksum) << "the embedded spec is stale";
+}
+
+TEST(MdwSpecTest, DeduplicatesPatientsAndOrdersJawsAndPlansFollowMerges) {
+  ASSERT_OK_AND_ASSIGN(MappingSpec s, DefaultSpec());
+  EXPECT_EQ(s.dedup.entity, "patients");
+  EXPECT_GT(s.dedup.merge_threshold, s.dedup.review_threshold);
+  for (const char* child : {"orders", "jaws", "treatment_plans"}) {
+    const EntitySpec* e = s.Find(child);
+    ASSERT_NE(e, nullptr) << child;
+    bool follows = false;
+    for (const ColumnSpec& c : e->columns) {
+      if (c.kind == ColumnSpec::Kind::kReference && c.ref_entity == "patients") {
+        follows = c.follow_merges;
+      }
+    }
+    EXPECT_TRUE(follows) << child << "'s patient reference must follow merges";
+  }
 }
 
 TEST(MdwSpecTest, ReconcilesMoneyAndReportsClinicalSanity) {
