@@ -14,6 +14,7 @@
 #include "generate/legacy_generator.h"
 #include "pipeline/dedup_review.h"
 #include "pipeline/migration.h"
+#include "pipeline/target_content.h"
 #include "schema/migrator.h"
 #include "support/pg_fixture.h"
 #include "support/process.h"
@@ -50,14 +51,7 @@ class DedupMigrationTest : public ::testing::Test {
     o.batch_size = 400;
     o.max_concurrency = 3;
     o.log_dir = testing::MakeTempDir("logs");
-    Result<MigrationSummary> s = RunMigration(o);
-    EXPECT_TRUE(s.ok()) << s.status().message();
-    if (!s.ok()) return {};
-    EXPECT_EQ(s->state, "succeeded") << s->error;
-    for (const auto& e : s->entities) {
-      EXPECT_EQ(e.read, e.loaded + e.rejected + e.merged) << type << " " << e.entity;
-    }
-    return *s;
+    return RunSucceeding(o);
   }
 
   // Merged record -> survivor, as in force.
@@ -105,15 +99,6 @@ class DedupMigrationTest : public ::testing::Test {
   nlohmann::json truth_;
 };
 
-int64_t Entity(const MigrationSummary& s, const std::string& name,
-               int64_t track::EntityCounts::*field) {
-  for (const auto& e : s.entities) {
-    if (e.entity == name) return e.*field;
-  }
-  ADD_FAILURE() << "no entity " << name;
-  return -1;
-}
-
 TEST_F(DedupMigrationTest, FullRunMergesInjectedDuplicatesAndRedirectsEveryReference) {
   MigrationSummary s = Run();
   pg::Connection t = target_->Connect();
@@ -121,7 +106,7 @@ TEST_F(DedupMigrationTest, FullRunMergesInjectedDuplicatesAndRedirectsEveryRefer
   ASSERT_GT(merges.size(), 0u);
 
   // Accounting: every merged record counts once, as merged, and has no row.
-  EXPECT_EQ(Entity(s, "patients", &track::EntityCounts::merged),
+  EXPECT_EQ(Count(s, "patients", &track::EntityCounts::merged),
             static_cast<int64_t>(merges.size()));
   EXPECT_EQ(s.dedup.auto_merges, static_cast<int64_t>(merges.size()));
   EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM patients p JOIN medmigrate.active_merges m ON "
@@ -167,7 +152,7 @@ TEST_F(DedupMigrationTest, FullRunMergesInjectedDuplicatesAndRedirectsEveryRefer
   MigrationSummary again = Run();
   EXPECT_EQ(again.dedup.added, 0);
   EXPECT_EQ(again.dedup.superseded, 0);
-  EXPECT_EQ(Entity(again, "patients", &track::EntityCounts::merged),
+  EXPECT_EQ(Count(again, "patients", &track::EntityCounts::merged),
             static_cast<int64_t>(merges.size()));
   for (const auto& e : again.entities) {
     EXPECT_EQ(e.inserted + e.updated, 0) << e.entity;
@@ -249,7 +234,7 @@ TEST_F(DedupMigrationTest, ReviewDecisionsTakeEffectAtTheNextRunAndCanBeTakenBac
   std::map<int64_t, int64_t> final_merges = ActiveMerges(t);
   EXPECT_EQ(final_merges.count(unmerged), 0u);
   EXPECT_EQ(final_merges[loser], keeper);
-  EXPECT_EQ(Entity(full, "patients", &track::EntityCounts::merged),
+  EXPECT_EQ(Count(full, "patients", &track::EntityCounts::merged),
             static_cast<int64_t>(final_merges.size()));
   EXPECT_EQ(full.validation, "passed");
 }

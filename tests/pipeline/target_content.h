@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "pipeline/migration.h"
 #include "spec/spec_parser.h"
 #include "support/pg_fixture.h"
 
@@ -48,6 +49,29 @@ inline std::map<std::string, std::string> TargetHashes(pg::Connection& c, bool l
     out[t] = TableHash(c, t, live_only && has_deleted_at ? "t.deleted_at IS NULL" : "true", exact);
   }
   return out;
+}
+
+// Runs a migration that must succeed, each entity's accounting balanced.
+inline MigrationSummary RunSucceeding(const MigrateOptions& o) {
+  Result<MigrationSummary> s = RunMigration(o);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  if (!s.ok()) return {};
+  EXPECT_EQ(s->state, "succeeded") << s->error;
+  for (const auto& e : s->entities) {
+    EXPECT_EQ(e.read, e.loaded + e.rejected + e.merged) << o.type << " " << e.entity;
+    EXPECT_EQ(e.loaded, e.inserted + e.updated + e.unchanged) << o.type << " " << e.entity;
+  }
+  return *s;
+}
+
+// One count of one entity of a run's summary.
+inline int64_t Count(const MigrationSummary& s, const std::string& entity,
+                     int64_t track::EntityCounts::*field) {
+  for (const auto& e : s.entities) {
+    if (e.entity == entity) return e.*field;
+  }
+  ADD_FAILURE() << "no entity " << entity;
+  return -1;
 }
 
 }  // namespace medmigrate::pipeline
