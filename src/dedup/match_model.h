@@ -74,14 +74,20 @@ class MatchModel {
   uint64_t candidate_pairs() const { return candidate_pairs_; }
 
   // A model with the given parameters, for tests: m and u per field and level.
+  // `tf_others` is n - 2 for records prepared together (PrepareRecords), so
+  // term frequencies are shrunk as Fit does; 0 takes them at face value.
   static MatchModel FromParameters(const std::array<std::array<double, kMaxLevels>, kFieldCount>& m,
                                    const std::array<std::array<double, kMaxLevels>, kFieldCount>& u,
-                                   double prior_bits, bool use_national_id);
+                                   double prior_bits, bool use_national_id,
+                                   double tf_others = 0);
 
  private:
   void ComputeBits();
   double TfBits(size_t field, const PreparedRecord& a, Pattern p) const;
   double NameTfBits(const PreparedRecord& a, Pattern p) const;
+  // The frequency of a value held by the share `tf` of the other records,
+  // shrunk towards the field's average `u` (see kTfPriorRecords).
+  double ValueFrequency(float tf, double u) const;
 
   using Table = std::array<std::array<double, kMaxLevels>, kFieldCount>;
   Table m_{};
@@ -91,11 +97,15 @@ class MatchModel {
   double lambda_ = 0;
   int iterations_ = 0;
   uint64_t candidate_pairs_ = 0;
+  double tf_others_ = 0;  // n - 2: the records a term frequency is counted over
   bool use_national_id_ = false;
 };
 
 // Runs EM on level patterns with their counts: returns the share of matches
 // and fills m and u (u starts from `u`, m from a guess favouring agreement).
+// Only the fields in `classify` (4 bits per field, as in Pattern) weigh in a
+// pair's match posterior; the others' m and u are still estimated from it.
+// With `estimate_u` false, u stays `u` (known from random pairs).
 // Exposed for tests on synthetic patterns.
 struct EmResult {
   double lambda = 0;
@@ -105,6 +115,6 @@ struct EmResult {
 };
 EmResult RunEm(const std::vector<std::pair<Pattern, double>>& pattern_counts,
                const std::array<std::array<double, kMaxLevels>, kFieldCount>& u_start,
-               int max_iterations);
+               int max_iterations, Pattern classify = ~Pattern{0}, bool estimate_u = true);
 
 }  // namespace medmigrate::dedup
