@@ -70,6 +70,13 @@ void PrintCalibration(const std::vector<PersonRecord>& records, const std::vecto
     if (p.probability >= o.merge_threshold) {
       ++row.merged;
       row.merged_true += same;
+      if (!same) {
+        std::string line = fmt::format("  wrong merge: prior {:.2f}", e.prior_bits);
+        for (const FieldContribution& c : e.fields) {
+          line += fmt::format(" | {} {} {:+.2f} (tf {:+.2f})", c.field, c.level, c.bits, c.tf_bits);
+        }
+        std::cout << line << fmt::format(" = {:.2f} bits\n", e.total_bits);
+      }
     }
   }
   std::cout << fmt::format("  prior {:.2f} bits, candidate match share {:.6f}\n",

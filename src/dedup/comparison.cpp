@@ -9,8 +9,9 @@ namespace medmigrate::dedup {
 
 namespace {
 
-constexpr std::string_view kNameLevels[] = {"missing", "exact",   "nickname", "jw_0.92",
-                                            "jw_0.80", "initial", "different"};
+constexpr std::string_view kNameLevels[] = {"missing", "exact",     "nickname",
+                                            "jw_0.92", "jw_0.80",   "initial",
+                                            "different", "similar_common"};
 constexpr std::string_view kDateLevels[] = {
     "missing", "exact", "day_month_swapped", "one_component", "one_edit", "year_only", "different"};
 constexpr std::string_view kEmailLevels[] = {"missing", "exact", "same_local_part", "different"};
@@ -25,8 +26,17 @@ enum NameLevel : uint8_t {
   kNameJwHigh,
   kNameJwMid,
   kNameInitial,
-  kNameDiff
+  kNameDiff,
+  kNameSimilarCommon,
 };
+
+// Two spellings within Jaro-Winkler 0.80 that each at least this many records
+// hold are two names people have (Larsen, Larson), not a typo of one: a typo
+// makes a spelling almost nobody else uses. Weighed as a level of its own, so
+// EM learns how rarely a duplicate turns one common name into another, where
+// the plain jw levels (learnt mostly from typos) took such different people
+// for the same person.
+constexpr int kCommonNameRecords = 5;
 enum DateLevel : uint8_t {
   kDateExact = 1,
   kDateSwapped,
@@ -79,6 +89,14 @@ uint8_t CompareCode(std::string_view a, std::string_view b) {
 // Higher is better; missing counts as nothing.
 int NameQuality(uint8_t level) { return level == 0 ? 0 : 8 - level; }
 
+uint8_t SplitCommon(uint8_t level, int count_a, int count_b) {
+  const bool similar = level == kNameJwHigh || level == kNameJwMid;
+  if (similar && count_a >= kCommonNameRecords && count_b >= kCommonNameRecords) {
+    return kNameSimilarCommon;
+  }
+  return level;
+}
+
 }  // namespace
 
 const std::array<FieldInfo, kFieldCount> kFields = {{
@@ -114,6 +132,10 @@ Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_natio
       family = fc;
       p |= kCrossedNames;
     }
+  }
+  if (!(p & kCrossedNames)) {
+    given = SplitCommon(given, a.given_count, b.given_count);
+    family = SplitCommon(family, a.family_count, b.family_count);
   }
   uint8_t sex = 0;
   if (a.sex != 0 && b.sex != 0) sex = a.sex == b.sex ? 1 : 2;
