@@ -75,12 +75,15 @@ void PrintCalibration(const std::vector<PersonRecord>& records, const std::vecto
         for (const FieldContribution& c : e.fields) {
           line += fmt::format(" | {} {} {:+.2f} (tf {:+.2f})", c.field, c.level, c.bits, c.tf_bits);
         }
-        std::cout << line << fmt::format(" = {:.2f} bits\n", e.total_bits);
+        std::cout << line
+                  << fmt::format(" | both varied {:+.2f} = {:.2f} bits\n", e.name_variation_bits,
+                                 e.total_bits);
       }
     }
   }
-  std::cout << fmt::format("  prior {:.2f} bits, candidate match share {:.6f}\n",
-                           r.model.prior_bits(), r.model.candidate_match_share());
+  std::cout << fmt::format(
+      "  prior {:.2f} bits, candidate match share {:.6f}, both names varied {:.2f} bits\n",
+      r.model.prior_bits(), r.model.candidate_match_share(), -r.model.name_variation_bits());
   for (size_t f = 0; f < 5; ++f) {
     std::cout << fmt::format("  {:<12}", kFields[f].name);
     for (size_t l = 1; l < kFields[f].levels.size(); ++l) {

@@ -30,13 +30,12 @@ enum NameLevel : uint8_t {
   kNameSimilarCommon,
 };
 
-// Two spellings within Jaro-Winkler 0.80 that each at least this many records
-// hold are two names people have (Larsen, Larson), not a typo of one: a typo
-// makes a spelling almost nobody else uses. Weighed as a level of its own, so
-// EM learns how rarely a duplicate turns one common name into another, where
-// the plain jw levels (learnt mostly from typos) took such different people
-// for the same person.
-constexpr int kCommonNameRecords = 5;
+// Two spellings within Jaro-Winkler 0.80 that each at least
+// kCommonNameRecords records hold are two names people have (Larsen, Larson),
+// not a typo of one: a typo makes a spelling almost nobody else uses. Weighed
+// as a level of its own, so EM learns how rarely a duplicate turns one common
+// name into another, where the plain jw levels (learnt mostly from typos)
+// took such different people for the same person.
 enum DateLevel : uint8_t {
   kDateExact = 1,
   kDateSwapped,
@@ -99,6 +98,11 @@ uint8_t SplitCommon(uint8_t level, int count_a, int count_b) {
 
 }  // namespace
 
+bool IsNameVariation(uint8_t level) {
+  return level == kNameNick || level == kNameJwHigh || level == kNameJwMid ||
+         level == kNameSimilarCommon;
+}
+
 const std::array<FieldInfo, kFieldCount> kFields = {{
     {FieldId::kGiven, "given_name", kNameLevels, kNameExact},
     {FieldId::kFamily, "family_name", kNameLevels, kNameExact},
@@ -133,7 +137,10 @@ Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_natio
       p |= kCrossedNames;
     }
   }
-  if (!(p & kCrossedNames)) {
+  if (p & kCrossedNames) {
+    given = SplitCommon(given, a.given_count, b.family_count);
+    family = SplitCommon(family, a.family_count, b.given_count);
+  } else {
     given = SplitCommon(given, a.given_count, b.given_count);
     family = SplitCommon(family, a.family_count, b.family_count);
   }

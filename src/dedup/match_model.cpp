@@ -104,6 +104,13 @@ Pattern KeyFields(const BlockingPass& pass) {
   return fields;
 }
 
+// Both names near misses, or swapped (a variation itself) and one a near miss.
+bool BothNamesVaried(Pattern p) {
+  const bool given = IsNameVariation(LevelOf(p, 0));
+  const bool family = IsNameVariation(LevelOf(p, 1));
+  return (given && family) || ((p & kCrossedNames) && (given || family));
+}
+
 // m before EM: agreement likely, each lower level a quarter of the one above.
 Table StartingM() {
   Table m{};
@@ -338,6 +345,23 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
   matches = std::max(matches, 1.0);
   model.prior_bits_ = std::log2(matches / std::max(all_pairs - matches, 1.0));
   model.tf_others_ = n > 2 ? double(n - 2) : 0;
+  // Rare spellings together: records whose given, family, or both names are
+  // held by fewer than kCommonNameRecords records.
+  double rare_given = 0, rare_family = 0, rare_both = 0, named = 0;
+  for (const PreparedRecord& r : records) {
+    if (r.given_count == 0 || r.family_count == 0) continue;
+    const bool g = r.given_count < kCommonNameRecords;
+    const bool f = r.family_count < kCommonNameRecords;
+    named += 1;
+    rare_given += g;
+    rare_family += f;
+    rare_both += g && f;
+  }
+  if (rare_given > 0 && rare_family > 0) {
+    // Smoothed by one record, so a handful of records says little.
+    const double together = (rare_both + 1) * named / (rare_given * rare_family + named);
+    model.name_variation_bits_ = std::max(0.0, std::log2(together));
+  }
   model.ComputeBits();
   return model;
 }
@@ -410,6 +434,7 @@ double MatchModel::Weigh(const PreparedRecord& a, const PreparedRecord& b, Patte
   double bits = prior_bits_;
   for (size_t f = 0; f < kFieldCount; ++f) bits += bits_[f][LevelOf(p, f)];
   bits += NameTfBits(a, p) + TfBits(2, a, p);
+  if (BothNamesVaried(p)) bits -= name_variation_bits_;
   return bits;
 }
 
@@ -436,6 +461,7 @@ Explanation MatchModel::Explain(const PreparedRecord& a, const PreparedRecord& b
     c.bits = bits_[f][l] + c.tf_bits;
     e.fields.push_back(c);
   }
+  if (BothNamesVaried(p)) e.name_variation_bits = -name_variation_bits_;
   e.total_bits = Weigh(a, b, p);
   e.probability = Probability(e.total_bits);
   return e;

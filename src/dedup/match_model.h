@@ -45,6 +45,9 @@ struct Explanation {
   double total_bits = 0;
   double probability = 0;
   bool crossed_names = false;
+  // Taken off when both names are near misses (IsNameVariation): see
+  // MatchModel::name_variation_bits().
+  double name_variation_bits = 0;
   std::vector<FieldContribution> fields;  // fields known on both sides only
 };
 
@@ -72,6 +75,12 @@ class MatchModel {
   double candidate_match_share() const { return lambda_; }
   int em_iterations() const { return iterations_; }
   uint64_t candidate_pairs() const { return candidate_pairs_; }
+  // Bits taken off a pair whose given and family names both differ by a
+  // variation (typo, nickname): log2 of how much more often a record with a
+  // rare given name also has a rare family name than chance says. The two
+  // near misses are then one careless record, not two independent
+  // coincidences, among different people as among duplicates.
+  double name_variation_bits() const { return name_variation_bits_; }
 
   // A model with the given parameters, for tests: m and u per field and level.
   // `tf_others` is n - 2 for records prepared together (PrepareRecords), so
@@ -97,7 +106,8 @@ class MatchModel {
   double lambda_ = 0;
   int iterations_ = 0;
   uint64_t candidate_pairs_ = 0;
-  double tf_others_ = 0;  // n - 2: the records a term frequency is counted over
+  double tf_others_ = 0;
+  double name_variation_bits_ = 0;  // n - 2: the records a term frequency is counted over
   bool use_national_id_ = false;
 };
 
