@@ -1,5 +1,6 @@
 #include "dedup/comparison.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -35,7 +36,11 @@ enum NameLevel : uint8_t {
 // not a typo of one: a typo makes a spelling almost nobody else uses. Weighed
 // as a level of its own, so EM learns how rarely a duplicate turns one common
 // name into another, where the plain jw levels (learnt mostly from typos)
-// took such different people for the same person.
+// took such different people for the same person. Two spellings of which one
+// is held by less than 1/kTypoRarity as many records as the other are a name
+// and its typo, however many records the typo has (at 250,000 patients a
+// common slip of a common name recurs).
+constexpr int kTypoRarity = 10;
 enum DateLevel : uint8_t {
   kDateExact = 1,
   kDateSwapped,
@@ -90,7 +95,11 @@ int NameQuality(uint8_t level) { return level == 0 ? 0 : 8 - level; }
 
 uint8_t SplitCommon(uint8_t level, int count_a, int count_b) {
   const bool similar = level == kNameJwHigh || level == kNameJwMid;
-  if (similar && count_a >= kCommonNameRecords && count_b >= kCommonNameRecords) {
+  // A frequent typo (one of the few ways to mistype a name many people have)
+  // is still rarer than the name by far.
+  const int rarer = std::min(count_a, count_b);
+  const int commoner = std::max(count_a, count_b);
+  if (similar && rarer >= kCommonNameRecords && rarer * kTypoRarity >= commoner) {
     return kNameSimilarCommon;
   }
   return level;
