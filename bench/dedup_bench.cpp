@@ -82,8 +82,10 @@ void PrintCalibration(const std::vector<PersonRecord>& records, const std::vecto
     }
   }
   std::cout << fmt::format(
-      "  prior {:.2f} bits, candidate match share {:.6f}, both names varied {:.2f} bits\n",
-      r.model.prior_bits(), r.model.candidate_match_share(), -r.model.name_variation_bits());
+      "  prior {:.2f} bits, candidate match share {:.6f}, both names varied {:.2f} bits, "
+      "tf shapes {:.1f} {:.1f} {:.1f} {:.1f}\n",
+      r.model.prior_bits(), r.model.candidate_match_share(), -r.model.name_variation_bits(),
+      r.model.tf_shape()[0], r.model.tf_shape()[1], r.model.tf_shape()[2], r.model.tf_shape()[3]);
   for (size_t f = 0; f < 5; ++f) {
     std::cout << fmt::format("  {:<12}", kFields[f].name);
     for (size_t l = 1; l < kFields[f].levels.size(); ++l) {

@@ -30,9 +30,34 @@ constexpr double kMaxTfBits = 3.0;
 // and full name is held by nobody else. Taken at face value (frequency 0)
 // each such value added the full 3 bits, 6 for name and date together,
 // which made "same name, same date" between different people look certain.
-// So the frequency is shrunk towards the field's average (u) by a prior worth
-// this many records holding the value: a rare value must be seen to be rare.
-constexpr double kTfPriorRecords = 1.0;
+// So the frequency is shrunk towards the field's average (u) by a Gamma prior
+// whose shape (worth that many records holding the value) Fit measures: how
+// much more the values' counts vary than chance (Poisson) makes them vary.
+// Uniform birth dates, or names drawn evenly from a small vocabulary, vary by
+// chance alone and get a large shape (no adjustment); real surnames vary a
+// lot and get a small one. At least kMinTfShape: a rare value must be seen
+// to be rare.
+constexpr double kMinTfShape = 1.0;
+constexpr double kMaxTfShape = 1e4;
+
+// The Gamma shape for values whose per-record counts (records holding the
+// record's value, this one included) are `counts`: method of moments over the
+// distinct values (each record weighs 1/count, so each value weighs 1).
+double TfShape(const std::vector<double>& counts) {
+  double values = 0, records = 0, sum_count = 0;
+  for (double c : counts) {
+    if (c < 1) continue;
+    values += 1 / c;
+    records += 1;
+    sum_count += c;
+  }
+  if (values < 2) return kMinTfShape;
+  const double mean = records / values;
+  const double variance = sum_count / values - mean * mean;
+  const double excess = variance - mean;  // beyond Poisson
+  if (excess <= 0) return kMaxTfShape;
+  return std::clamp(mean * mean / excess, kMinTfShape, kMaxTfShape);
+}
 
 uint64_t SplitMix(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -238,6 +263,36 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
     for (size_t l = 1; l < levels; ++l) model.u_[f][l] = u_counts[f][l] + kPseudoCount;
     Normalize(model.u_[f], levels);
   }
+  // Exact agreement on a name or birth date is rare enough that 1M random
+  // pairs see it a few dozen times (a birth date: 36 in expectation, 19 for
+  // one generator seed, which made every same-date pair 0.9 bits too sure).
+  // The records' own counts give it exactly: the chance that two records
+  // that both know the field hold the same value. The other levels keep
+  // their shares of the rest.
+  if (n > 2) {
+    const double others = double(n - 2);
+    for (size_t f = 0; f < kFieldCount; ++f) {
+      const uint8_t exact = kFields[f].tf_level;
+      if (exact == 0) continue;
+      double known = 0, same = 0;  // records knowing the value; sum of (count - 1)
+      for (const PreparedRecord& r : records) {
+        const float tf = kFields[f].id == FieldId::kGiven    ? r.given_tf
+                         : kFields[f].id == FieldId::kFamily ? r.family_tf
+                                                             : r.date_tf;
+        if (tf < 0) continue;
+        known += 1;
+        same += std::round(double(tf) * others) + 1;
+      }
+      if (known < 2 || same <= 0) continue;
+      const double u_exact = same / (known * (known - 1));
+      double rest = 0;
+      for (size_t l = 1; l < LevelCount(f); ++l) rest += l == exact ? 0 : model.u_[f][l];
+      if (u_exact >= 1 || rest <= 0) continue;
+      for (size_t l = 1; l < LevelCount(f); ++l) {
+        model.u_[f][l] = l == exact ? u_exact : model.u_[f][l] * (1 - u_exact) / rest;
+      }
+    }
+  }
 
   // m: EM in training sessions, one per training pass, on the pairs that
   // pass blocks. The fields its key reads agree by construction there, so
@@ -345,6 +400,17 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
   matches = std::max(matches, 1.0);
   model.prior_bits_ = std::log2(matches / std::max(all_pairs - matches, 1.0));
   model.tf_others_ = n > 2 ? double(n - 2) : 0;
+  {
+    // Per-record counts back from the term frequencies ((count - 2) / (n - 2)).
+    std::array<std::vector<double>, 4> counts;
+    for (const PreparedRecord& r : records) {
+      const float tfs[4] = {r.given_tf, r.family_tf, r.date_tf, r.name_tf};
+      for (size_t k = 0; k < 4; ++k) {
+        if (tfs[k] >= 0) counts[k].push_back(std::round(tfs[k] * model.tf_others_) + 2);
+      }
+    }
+    for (size_t k = 0; k < 4; ++k) model.tf_shape_[k] = TfShape(counts[k]);
+  }
   // Rare spellings together: records whose given, family, or both names are
   // held by fewer than kCommonNameRecords records.
   double rare_given = 0, rare_family = 0, rare_both = 0, named = 0;
@@ -406,15 +472,16 @@ double MatchModel::TfBits(size_t f, const PreparedRecord& a, Pattern p) const {
   }
   if (tf < 0) return 0;
   const double u = u_[f][tf_level];
-  return std::clamp(std::log2(u / ValueFrequency(tf, u)), kMinTfBits, kMaxTfBits);
+  return std::clamp(std::log2(u / ValueFrequency(tf, u, f)), kMinTfBits, kMaxTfBits);
 }
 
-double MatchModel::ValueFrequency(float tf, double u) const {
+double MatchModel::ValueFrequency(float tf, double u, size_t slot) const {
   if (tf_others_ <= 0) return std::max(double(tf), u / 16);
-  // Gamma(kTfPriorRecords, mean u) prior on the value's frequency, Poisson
-  // count of the other records holding it: the posterior mean.
+  // Gamma(shape, mean u) prior on the value's frequency, Poisson count of
+  // the other records holding it: the posterior mean.
+  const double shape = tf_shape_[slot];
   const double count = double(tf) * tf_others_;
-  return (count + kTfPriorRecords) / (tf_others_ + kTfPriorRecords / u);
+  return (count + shape) / (tf_others_ + shape / u);
 }
 
 double MatchModel::NameTfBits(const PreparedRecord& a, Pattern p) const {
@@ -426,7 +493,8 @@ double MatchModel::NameTfBits(const PreparedRecord& a, Pattern p) const {
   // two, since given and family names are not independent (a culture's names
   // come together), and a common full name is common whatever its parts.
   const double u = u_[0][exact] * u_[1][exact];
-  return std::clamp(std::log2(u / ValueFrequency(a.name_tf, u)), 2 * kMinTfBits, kMaxTfBits);
+  return std::clamp(std::log2(u / ValueFrequency(a.name_tf, u, kFullNameSlot)), 2 * kMinTfBits,
+                    kMaxTfBits);
 }
 
 double MatchModel::Weigh(const PreparedRecord& a, const PreparedRecord& b, Pattern p) const {

@@ -75,6 +75,8 @@ class MatchModel {
   double candidate_match_share() const { return lambda_; }
   int em_iterations() const { return iterations_; }
   uint64_t candidate_pairs() const { return candidate_pairs_; }
+  // The term-frequency prior's shape for given, family, birth date, full name.
+  std::array<double, 4> tf_shape() const { return tf_shape_; }
   // Bits taken off a pair whose given and family names both differ by a
   // variation (typo, nickname): log2 of how much more often a record with a
   // rare given name also has a rare family name than chance says. The two
@@ -95,8 +97,10 @@ class MatchModel {
   double TfBits(size_t field, const PreparedRecord& a, Pattern p) const;
   double NameTfBits(const PreparedRecord& a, Pattern p) const;
   // The frequency of a value held by the share `tf` of the other records,
-  // shrunk towards the field's average `u` (see kTfPriorRecords).
-  double ValueFrequency(float tf, double u) const;
+  // shrunk towards the field's average `u` (see kMinTfShape); `slot` is the
+  // field (given, family, birth date) or kFullNameSlot.
+  double ValueFrequency(float tf, double u, size_t slot) const;
+  static constexpr size_t kFullNameSlot = 3;
 
   using Table = std::array<std::array<double, kMaxLevels>, kFieldCount>;
   Table m_{};
@@ -106,8 +110,10 @@ class MatchModel {
   double lambda_ = 0;
   int iterations_ = 0;
   uint64_t candidate_pairs_ = 0;
-  double tf_others_ = 0;
-  double name_variation_bits_ = 0;  // n - 2: the records a term frequency is counted over
+  double tf_others_ = 0;  // n - 2: the records a term frequency is counted over
+  // Gamma shape of the term-frequency prior: given, family, birth date, full name.
+  std::array<double, 4> tf_shape_ = {1, 1, 1, 1};
+  double name_variation_bits_ = 0;
   bool use_national_id_ = false;
 };
 
