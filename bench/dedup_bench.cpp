@@ -94,16 +94,15 @@ void PrintCalibration(const std::vector<PersonRecord>& records, const std::vecto
     }
     std::cout << "\n";
   }
-  std::cout << fmt::format("  {:<10} {:<10} {:<18} {:<16} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
-                           "given", "family", "birth_date", "email", "pairs", "true",
-                           "mean p", "merged", "m.true");
+  std::cout << fmt::format("  {:<10} {:<10} {:<18} {:<16} {:>8} {:>8} {:>9} {:>8} {:>8}\n", "given",
+                           "family", "birth_date", "email", "pairs", "true", "mean p", "merged",
+                           "m.true");
   for (const auto& [key, row] : rows) {
     if (row.pairs < 5 && row.merged == row.merged_true) continue;
     std::cout << fmt::format("  {:<10} {:<10} {:<18} {:<16} {:>8} {:>8} {:>9.5f} {:>8} {:>8}\n",
-                             std::get<0>(key), std::get<1>(key), std::get<2>(key),
-                             std::get<3>(key), row.pairs, row.truths,
-                             row.probability_sum / double(row.pairs), row.merged,
-                             row.merged_true);
+                             std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key),
+                             row.pairs, row.truths, row.probability_sum / double(row.pairs),
+                             row.merged, row.merged_true);
   }
 }
 

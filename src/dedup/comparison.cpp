@@ -10,9 +10,8 @@ namespace medmigrate::dedup {
 
 namespace {
 
-constexpr std::string_view kNameLevels[] = {"missing", "exact",     "nickname",
-                                            "jw_0.92", "jw_0.80",   "initial",
-                                            "different", "similar_common"};
+constexpr std::string_view kNameLevels[] = {"missing", "exact",   "nickname",  "jw_0.92",
+                                            "jw_0.80", "initial", "different", "similar_common"};
 constexpr std::string_view kDateLevels[] = {
     "missing", "exact", "day_month_swapped", "one_component", "one_edit", "year_only", "different"};
 constexpr std::string_view kEmailLevels[] = {"missing", "exact", "same_local_part", "different"};

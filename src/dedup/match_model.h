@@ -89,8 +89,7 @@ class MatchModel {
   // term frequencies are shrunk as Fit does; 0 takes them at face value.
   static MatchModel FromParameters(const std::array<std::array<double, kMaxLevels>, kFieldCount>& m,
                                    const std::array<std::array<double, kMaxLevels>, kFieldCount>& u,
-                                   double prior_bits, bool use_national_id,
-                                   double tf_others = 0);
+                                   double prior_bits, bool use_national_id, double tf_others = 0);
 
  private:
   void ComputeBits();

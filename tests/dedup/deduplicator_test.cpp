@@ -18,11 +18,11 @@ namespace {
 // different e-mail" and merged such different people automatically.
 TEST(DeduplicatorTest, CoincidentalSameNameAndBirthDateIsNotMergedAutomatically) {
   const std::vector<std::string> given = {
-      "anna", "bruno", "carla", "dieter", "elena", "fritz", "greta", "hanno", "ines", "jonas",
-      "klara", "lukas", "mona", "nils", "olga", "paul", "rosa", "sven", "tilda", "udo"};
+      "anna",  "bruno", "carla", "dieter", "elena", "fritz", "greta", "hanno", "ines",  "jonas",
+      "klara", "lukas", "mona",  "nils",   "olga",  "paul",  "rosa",  "sven",  "tilda", "udo"};
   const std::vector<std::string> family = {
-      "abel", "bauer", "claas", "dorn", "eckert", "fink", "gross", "hahn", "iser", "jung",
-      "kern", "lang", "marx", "noll", "ott", "pohl", "quast", "roth", "sauer", "thiel"};
+      "abel", "bauer", "claas", "dorn", "eckert", "fink", "gross", "hahn", "iser",  "jung",
+      "kern", "lang",  "marx",  "noll", "ott",    "pohl", "quast", "roth", "sauer", "thiel"};
   std::mt19937_64 rng(11);
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
   std::vector<PersonRecord> records;

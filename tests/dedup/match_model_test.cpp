@@ -126,9 +126,9 @@ TEST(MatchModelTest, RareValuesMustBeSeenToBeRare) {
     const MatchModel model = MatchModel::FromParameters(m, u, 0, false, population - 2);
     return model.Explain(r[0], r[0]).fields[0].bits;
   };
-  EXPECT_LT(date_bits(10), average + 0.01);     // expected 0.001 others: no evidence
-  EXPECT_GT(date_bits(1e6), average + 2.5);     // expected 100 others, saw none: rare
-  EXPECT_LE(date_bits(1e6), average + 3.0);     // bounded
+  EXPECT_LT(date_bits(10), average + 0.01);  // expected 0.001 others: no evidence
+  EXPECT_GT(date_bits(1e6), average + 2.5);  // expected 100 others, saw none: rare
+  EXPECT_LE(date_bits(1e6), average + 3.0);  // bounded
   const MatchModel face_value = MatchModel::FromParameters(m, u, 0, false);
   EXPECT_NEAR(face_value.Explain(r[0], r[0]).fields[0].bits, average + 3.0, 1e-9);
 }
@@ -169,7 +169,8 @@ TEST(RunEmTest, FieldThatFollowsAnotherDoesNotClassPairs) {
   EXPECT_GT(em.m[3][1], 0.9);  // sex's m, estimated though it classes nothing
   EXPECT_NEAR(em.m[0][1], 0.9, 0.05);
   // With sex classing pairs, the given-name coincidences count as matches.
-  const EmResult classed_by_sex = RunEm({counts.begin(), counts.end()}, u, 1000, ~Pattern{0}, false);
+  const EmResult classed_by_sex =
+      RunEm({counts.begin(), counts.end()}, u, 1000, ~Pattern{0}, false);
   EXPECT_GT(classed_by_sex.lambda, 0.013) << "the test no longer shows what it guards against";
 }
 
