@@ -81,6 +81,25 @@ void PrintCalibration(const std::vector<PersonRecord>& records, const std::vecto
       }
     }
   }
+  // True pairs that no blocking pass compares, by their levels.
+  {
+    const Blocker blocker(r.records, DefaultBlockingPasses(), o.max_block_size, o.use_national_id);
+    std::map<int64_t, std::vector<uint32_t>> groups;
+    for (size_t i = 0; i < person.size(); ++i) groups[person[i]].push_back(uint32_t(i));
+    std::map<std::string, int> missed;
+    for (const auto& [key, members] : groups) {
+      for (size_t x = 0; x < members.size(); ++x) {
+        for (size_t y = x + 1; y < members.size(); ++y) {
+          if (blocker.Blocked(members[x], members[y])) continue;
+          const Pattern pt = Compare(r.records[members[x]], r.records[members[y]], false);
+          std::string k;
+          for (size_t f : {0, 1, 2, 4}) k += std::string(kFields[f].levels[LevelOf(pt, f)]) + " ";
+          ++missed[k];
+        }
+      }
+    }
+    for (const auto& [k, c] : missed) std::cout << fmt::format("  not blocked: {} x{}\n", k, c);
+  }
   std::cout << fmt::format(
       "  prior {:.2f} bits, candidate match share {:.6f}, both names varied {:.2f} bits, "
       "tf shapes {:.1f} {:.1f} {:.1f} {:.1f}\n",
