@@ -5,14 +5,21 @@
 // candidate pairs, pairs/s, the phase's time by step, peak memory, and
 // precision/recall of automatic merges; never a name or date.
 //
-//   build/bench/dedup_bench --scale prod [--seed 1] [--merge-threshold 0.999]
+//   build/bench/dedup_bench --scale prod [--seed 1] [--merge-threshold 0.999] [--calibration]
+//
+// --calibration runs the phase a second time and prints, per class of scored
+// pairs (name, birth date and e-mail levels), how many pairs the model scored,
+// how many it merges, and how many of those the truth says are one person:
+// where the model is overconfident. Levels and counts only.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <string>
+#include <tuple>
 
 #include "dedup/evaluation.h"
 #include "generate/legacy_model.h"
@@ -30,12 +37,101 @@ double PeakMemoryMb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
+// Scored pairs by class (given, family, birth date, e-mail levels, crossed):
+// the model's mean probability against the true share, for pairs >= 0.5.
+void PrintCalibration(const std::vector<PersonRecord>& records, const std::vector<int64_t>& person,
+                      const DedupOptions& options) {
+  using namespace medmigrate::dedup;
+  DedupOptions o = options;
+  o.keep_threshold = 0.5;
+  const DedupResult r = Deduplicate(records, o);
+  struct Row {
+    uint64_t pairs = 0, truths = 0, merged = 0, merged_true = 0;
+    double probability_sum = 0;
+  };
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, Row> rows;
+  for (const ScoredPair& p : r.pairs) {
+    const Explanation e = r.model.Explain(r.records[p.a], r.records[p.b]);
+    std::string level[4] = {"-", "-", "-", "-"};
+    for (const FieldContribution& c : e.fields) {
+      const int k = c.field == "given_name"    ? 0
+                    : c.field == "family_name" ? 1
+                    : c.field == "birth_date"  ? 2
+                    : c.field == "email"       ? 3
+                                               : -1;
+      if (k >= 0) level[k] = std::string(c.level);
+    }
+    if (e.crossed_names) level[0] += "(x)";
+    Row& row = rows[{level[0], level[1], level[2], level[3]}];
+    const bool same = person[p.a] == person[p.b];
+    ++row.pairs;
+    row.truths += same;
+    row.probability_sum += p.probability;
+    if (p.probability >= o.merge_threshold) {
+      ++row.merged;
+      row.merged_true += same;
+      if (!same) {
+        std::string line = fmt::format("  wrong merge: prior {:.2f}", e.prior_bits);
+        for (const FieldContribution& c : e.fields) {
+          line += fmt::format(" | {} {} {:+.2f} (tf {:+.2f})", c.field, c.level, c.bits, c.tf_bits);
+        }
+        std::cout << line
+                  << fmt::format(" | both varied {:+.2f} = {:.2f} bits\n", e.name_variation_bits,
+                                 e.total_bits);
+      }
+    }
+  }
+  // True pairs that no blocking pass compares, by their levels.
+  {
+    const Blocker blocker(r.records, DefaultBlockingPasses(), o.max_block_size, o.use_national_id);
+    std::map<int64_t, std::vector<uint32_t>> groups;
+    for (size_t i = 0; i < person.size(); ++i) groups[person[i]].push_back(uint32_t(i));
+    std::map<std::string, int> missed;
+    for (const auto& [key, members] : groups) {
+      for (size_t x = 0; x < members.size(); ++x) {
+        for (size_t y = x + 1; y < members.size(); ++y) {
+          if (blocker.Blocked(members[x], members[y])) continue;
+          const Pattern pt = Compare(r.records[members[x]], r.records[members[y]], false);
+          std::string k;
+          for (size_t f : {0, 1, 2, 4}) k += std::string(kFields[f].levels[LevelOf(pt, f)]) + " ";
+          ++missed[k];
+        }
+      }
+    }
+    for (const auto& [k, c] : missed) std::cout << fmt::format("  not blocked: {} x{}\n", k, c);
+  }
+  std::cout << fmt::format(
+      "  prior {:.2f} bits, candidate match share {:.6f}, both names varied {:.2f} bits, "
+      "tf shapes {:.1f} {:.1f} {:.1f} {:.1f}\n",
+      r.model.prior_bits(), r.model.candidate_match_share(), -r.model.name_variation_bits(),
+      r.model.tf_shape()[0], r.model.tf_shape()[1], r.model.tf_shape()[2], r.model.tf_shape()[3]);
+  for (size_t f = 0; f < 5; ++f) {
+    std::cout << fmt::format("  {:<12}", kFields[f].name);
+    for (size_t l = 1; l < kFields[f].levels.size(); ++l) {
+      std::cout << fmt::format(" {}: m {:.4f} u {:.2e};", kFields[f].levels[l], r.model.m(f, l),
+                               r.model.u(f, l));
+    }
+    std::cout << "\n";
+  }
+  std::cout << fmt::format("  {:<10} {:<10} {:<18} {:<16} {:>8} {:>8} {:>9} {:>8} {:>8}\n", "given",
+                           "family", "birth_date", "email", "pairs", "true", "mean p", "merged",
+                           "m.true");
+  for (const auto& [key, row] : rows) {
+    if (row.pairs < 5 && row.merged == row.merged_true) continue;
+    std::cout << fmt::format("  {:<10} {:<10} {:<18} {:<16} {:>8} {:>8} {:>9.5f} {:>8} {:>8}\n",
+                             std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key),
+                             row.pairs, row.truths, row.probability_sum / double(row.pairs),
+                             row.merged, row.merged_true);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string scale_name = "prod";
   uint64_t seed = 1;
   DedupOptions options;
+  bool calibration = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
       scale_name = argv[++i];
@@ -43,9 +139,11 @@ int main(int argc, char** argv) {
       seed = std::stoull(argv[++i]);
     } else if (std::strcmp(argv[i], "--merge-threshold") == 0 && i + 1 < argc) {
       options.merge_threshold = std::stod(argv[++i]);
+    } else if (std::strcmp(argv[i], "--calibration") == 0) {
+      calibration = true;
     } else {
       std::cerr << "usage: dedup_bench [--scale tiny|small|medium|prod|large] [--seed N] "
-                   "[--merge-threshold P]\n";
+                   "[--merge-threshold P] [--calibration]\n";
       return 2;
     }
   }
@@ -99,5 +197,6 @@ int main(int argc, char** argv) {
   line("pairs >= merge threshold", e.at_merge_threshold);
   line("pairs >= 0.5", e.at_half);
   std::cout << fmt::format("  review band       {} pairs\n", e.review_band);
+  if (calibration) PrintCalibration(records, person, options);
   return 0;
 }

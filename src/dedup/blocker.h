@@ -61,6 +61,11 @@ class Blocker {
   template <typename F>
   void ForEachPair(F&& f, const std::vector<uint8_t>& only = {}) const;
 
+  // Calls f(i, j) for the pairs that pass `pass` is the first to block: the
+  // candidate pairs ForEachPair yields in that pass.
+  template <typename F>
+  void ForEachNewPairOfPass(size_t pass, F&& f, const std::vector<uint8_t>& only = {}) const;
+
   // Calls f(i, j) for every pair pass `pass` blocks, whether or not an
   // earlier pass also does (model training on one pass's pairs).
   template <typename F>
@@ -91,27 +96,30 @@ class Blocker {
 
 template <typename F>
 void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
-  for (size_t p = 0; p < sorted_.size(); ++p) {
-    const std::vector<Entry>& entries = sorted_[p];
-    size_t begin = 0;
-    while (begin < entries.size()) {
-      size_t end = begin + 1;
-      while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
-      for (size_t x = begin; x < end; ++x) {
-        for (size_t y = x + 1; y < end; ++y) {
-          size_t i = entries[x].index;
-          size_t j = entries[y].index;
-          if (i > j) std::swap(i, j);
-          if (!only.empty() && !only[i] && !only[j]) continue;
-          bool earlier = false;
-          for (size_t q = 0; q < p && !earlier; ++q) {
-            earlier = keys_[q][i] != 0 && keys_[q][i] == keys_[q][j];
-          }
-          if (!earlier) f(i, j);
+  for (size_t p = 0; p < sorted_.size(); ++p) ForEachNewPairOfPass(p, f, only);
+}
+
+template <typename F>
+void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& only) const {
+  const std::vector<Entry>& entries = sorted_[p];
+  size_t begin = 0;
+  while (begin < entries.size()) {
+    size_t end = begin + 1;
+    while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
+    for (size_t x = begin; x < end; ++x) {
+      for (size_t y = x + 1; y < end; ++y) {
+        size_t i = entries[x].index;
+        size_t j = entries[y].index;
+        if (i > j) std::swap(i, j);
+        if (!only.empty() && !only[i] && !only[j]) continue;
+        bool earlier = false;
+        for (size_t q = 0; q < p && !earlier; ++q) {
+          earlier = keys_[q][i] != 0 && keys_[q][i] == keys_[q][j];
         }
+        if (!earlier) f(i, j);
       }
-      begin = end;
     }
+    begin = end;
   }
 }
 

@@ -42,6 +42,15 @@ struct FieldInfo {
 
 extern const std::array<FieldInfo, kFieldCount> kFields;
 
+// A name spelling fewer records than this hold is rare (most often a typo);
+// between two spellings that at least this many records each hold, a close
+// Jaro-Winkler similarity is its own level, similar_common (comparison.cpp).
+inline constexpr int kCommonNameRecords = 5;
+
+// Whether a name level is a near miss: nickname, a Jaro-Winkler band, or
+// similar_common (not exact, not initial-only, not different).
+bool IsNameVariation(uint8_t level);
+
 // Levels of one pair: field f at bits [4f, 4f+4); bit 63 set when the given
 // and family names matched crossed (a's given against b's family).
 using Pattern = uint64_t;

@@ -24,6 +24,40 @@ constexpr double kPseudoCount = 0.5;
 // rarer than the field's average agreement).
 constexpr double kMinTfBits = -10.0;
 constexpr double kMaxTfBits = 3.0;
+// A value's frequency is estimated from how many other records hold it, and
+// that count is small: a birth date that 9 records share on average is held
+// by nobody else for 1 record in 8,000, and at 10k records nearly every date
+// and full name is held by nobody else. Taken at face value (frequency 0)
+// each such value added the full 3 bits, 6 for name and date together,
+// which made "same name, same date" between different people look certain.
+// So the frequency is shrunk towards the field's average (u) by a Gamma prior
+// whose shape (worth that many records holding the value) Fit measures: how
+// much more the values' counts vary than chance (Poisson) makes them vary.
+// Uniform birth dates, or names drawn evenly from a small vocabulary, vary by
+// chance alone and get a large shape (no adjustment); real surnames vary a
+// lot and get a small one. At least kMinTfShape: a rare value must be seen
+// to be rare.
+constexpr double kMinTfShape = 1.0;
+constexpr double kMaxTfShape = 1e4;
+
+// The Gamma shape for values whose per-record counts (records holding the
+// record's value, this one included) are `counts`: method of moments over the
+// distinct values (each record weighs 1/count, so each value weighs 1).
+double TfShape(const std::vector<double>& counts) {
+  double values = 0, records = 0, sum_count = 0;
+  for (double c : counts) {
+    if (c < 1) continue;
+    values += 1 / c;
+    records += 1;
+    sum_count += c;
+  }
+  if (values < 2) return kMinTfShape;
+  const double mean = records / values;
+  const double variance = sum_count / values - mean * mean;
+  const double excess = variance - mean;  // beyond Poisson
+  if (excess <= 0) return kMaxTfShape;
+  return std::clamp(mean * mean / excess, kMinTfShape, kMaxTfShape);
+}
 
 uint64_t SplitMix(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -45,6 +79,14 @@ void Normalize(std::array<double, kMaxLevels>& row, size_t levels) {
 constexpr std::string_view kTrainingPasses[] = {"birth_date_unordered", "names_soundex_unordered",
                                                 "postcode+initials"};
 constexpr double kMinTrainingPairs = 20;
+
+// Fields that follow another field among different people too: sex follows
+// the given name (two different Annes are both women). EM estimates their m
+// from the pairs it classes as matches, but does not let them class pairs:
+// otherwise "same given name, hence same sex" looks like a class of its own,
+// and EM takes different people who share a given name for matches (it did:
+// m(family name different) 0.67, and 7 % of the candidate pairs "matches").
+constexpr FieldId kFollowingFields[] = {FieldId::kSex};
 
 // The fields a blocking key part reads.
 std::vector<FieldId> FieldsOfKeyPart(KeyPart part) {
@@ -78,6 +120,22 @@ std::vector<FieldId> FieldsOfKeyPart(KeyPart part) {
   return {};
 }
 
+// The fields (4 bits each, as in Pattern) that a pass's key reads.
+Pattern KeyFields(const BlockingPass& pass) {
+  Pattern fields = 0;
+  for (KeyPart part : pass.parts) {
+    for (FieldId f : FieldsOfKeyPart(part)) fields |= Pattern{0xF} << (4 * static_cast<size_t>(f));
+  }
+  return fields;
+}
+
+// Both names near misses, or swapped (a variation itself) and one a near miss.
+bool BothNamesVaried(Pattern p) {
+  const bool given = IsNameVariation(LevelOf(p, 0));
+  const bool family = IsNameVariation(LevelOf(p, 1));
+  return (given && family) || ((p & kCrossedNames) && (given || family));
+}
+
 // m before EM: agreement likely, each lower level a quarter of the one above.
 Table StartingM() {
   Table m{};
@@ -87,20 +145,6 @@ Table StartingM() {
     Normalize(m[f], levels);
   }
   return m;
-}
-
-// Level shares of a set of patterns (smoothed): u's starting point in EM.
-Table ShareOfLevels(const std::vector<std::pair<Pattern, double>>& counts) {
-  Table u{};
-  for (const auto& [pattern, count] : counts) {
-    for (size_t f = 0; f < kFieldCount; ++f) u[f][LevelOf(pattern, f)] += count;
-  }
-  for (size_t f = 0; f < kFieldCount; ++f) {
-    const size_t levels = LevelCount(f);
-    for (size_t l = 1; l < levels; ++l) u[f][l] += kPseudoCount;
-    Normalize(u[f], levels);
-  }
-  return u;
 }
 
 // Pattern counts (levels & mask) of a deterministic sample of the pairs that
@@ -131,7 +175,7 @@ std::vector<std::pair<Pattern, double>> PatternCounts(const std::vector<Prepared
 }  // namespace
 
 EmResult RunEm(const std::vector<std::pair<Pattern, double>>& counts, const Table& u_start,
-               int max_iterations) {
+               int max_iterations, Pattern classify, bool estimate_u) {
   EmResult r;
   r.u = u_start;
   r.m = StartingM();
@@ -146,7 +190,7 @@ EmResult RunEm(const std::vector<std::pair<Pattern, double>>& counts, const Tabl
       double pm = lambda;
       double pu = 1 - lambda;
       for (size_t f = 0; f < kFieldCount; ++f) {
-        const uint8_t l = LevelOf(pattern, f);
+        const uint8_t l = LevelOf(pattern & classify, f);
         if (l == 0) continue;
         pm *= r.m[f][l];
         pu *= r.u[f][l];
@@ -174,7 +218,7 @@ EmResult RunEm(const std::vector<std::pair<Pattern, double>>& counts, const Tabl
       Normalize(u_new, levels);
       for (size_t l = 1; l < levels; ++l) change = std::max(change, std::abs(m_new[l] - r.m[f][l]));
       r.m[f] = m_new;
-      r.u[f] = u_new;
+      if (estimate_u) r.u[f] = u_new;
     }
     const double lambda_new = total > 0 ? match_mass / total : 0;
     change = std::max(change, std::abs(lambda_new - lambda));
@@ -219,31 +263,64 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
     for (size_t l = 1; l < levels; ++l) model.u_[f][l] = u_counts[f][l] + kPseudoCount;
     Normalize(model.u_[f], levels);
   }
+  // Exact agreement on a name or birth date is rare enough that 1M random
+  // pairs see it a few dozen times (a birth date: 36 in expectation, 19 for
+  // one generator seed, which made every same-date pair 0.9 bits too sure).
+  // The records' own counts give it exactly: the chance that two records
+  // that both know the field hold the same value. The other levels keep
+  // their shares of the rest.
+  if (n > 2) {
+    const double others = double(n - 2);
+    for (size_t f = 0; f < kFieldCount; ++f) {
+      const uint8_t exact = kFields[f].tf_level;
+      if (exact == 0) continue;
+      double known = 0, same = 0;  // records knowing the value; sum of (count - 1)
+      for (const PreparedRecord& r : records) {
+        const float tf = kFields[f].id == FieldId::kGiven    ? r.given_tf
+                         : kFields[f].id == FieldId::kFamily ? r.family_tf
+                                                             : r.date_tf;
+        if (tf < 0) continue;
+        known += 1;
+        same += std::round(double(tf) * others) + 1;
+      }
+      if (known < 2 || same <= 0) continue;
+      const double u_exact = same / (known * (known - 1));
+      double rest = 0;
+      for (size_t l = 1; l < LevelCount(f); ++l) rest += l == exact ? 0 : model.u_[f][l];
+      if (u_exact >= 1 || rest <= 0) continue;
+      for (size_t l = 1; l < LevelCount(f); ++l) {
+        model.u_[f][l] = l == exact ? u_exact : model.u_[f][l] * (1 - u_exact) / rest;
+      }
+    }
+  }
 
   // m: EM in training sessions, one per training pass, on the pairs that
   // pass blocks. The fields its key reads agree by construction there, so
   // they are left out of that session (treated as missing); every other
   // field's m is estimated, and averaged over the sessions that estimate it.
+  // u stays the random pairs' u: among different people the fields a key
+  // does not read are distributed as among any two records (the model's own
+  // assumption), and a fixed u is what makes a session with only two fields
+  // left (birth date and e-mail, blocked on names) identifiable; re-estimated,
+  // it gave m(day/month swapped) 0.66 > m(exact).
   // A single EM over all candidate pairs would instead find "pairs blocked on
   // the same names" as its match class when names come from a small
   // vocabulary (the blocking makes them agree, not identity).
   Table m_sum{};
   std::array<int, kFieldCount> m_sessions{};
   int iterations = 0;
+  Pattern classify = ~kCrossedNames;
+  for (FieldId f : kFollowingFields) classify &= ~(Pattern{0xF} << (4 * static_cast<size_t>(f)));
   for (std::string_view name : kTrainingPasses) {
     const int pass = blocker.FindPass(name);
     if (pass < 0) continue;
-    Pattern mask = ~kCrossedNames;
-    for (KeyPart part : blocker.pass(static_cast<size_t>(pass)).parts) {
-      for (FieldId f : FieldsOfKeyPart(part))
-        mask &= ~(Pattern{0xF} << (4 * static_cast<size_t>(f)));
-    }
+    const Pattern mask = ~kCrossedNames & ~KeyFields(blocker.pass(static_cast<size_t>(pass)));
     std::vector<std::pair<Pattern, double>> counts = PatternCounts(
         records, options, [&](auto&& f) { blocker.ForEachPairOfPass(pass, f); }, mask, nullptr);
     double total = 0;
     for (const auto& c : counts) total += c.second;
     if (total < kMinTrainingPairs) continue;
-    const EmResult em = RunEm(counts, ShareOfLevels(counts), options.max_iterations);
+    const EmResult em = RunEm(counts, model.u_, options.max_iterations, classify, false);
     iterations += em.iterations;
     for (size_t f = 0; f < kFieldCount; ++f) {
       const bool masked = ((mask >> (4 * f)) & 0xF) == 0;
@@ -261,47 +338,104 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
       model.m_[f][l] = m_sessions[f] > 0 ? m_sum[f][l] / m_sessions[f] : m_start[f][l];
     }
   }
-  // The share of matches among the candidate pairs: EM on that share alone,
-  // m and u fixed.
+  // The matches among the candidate pairs, pass by pass: EM on the share of
+  // matches alone (m and u fixed) over the pairs a pass is the first to
+  // block, each weighed on the fields that neither its key nor an earlier
+  // pass's key reads. Among those pairs such fields are distributed as among
+  // random pairs for different people, so u holds; the fields a key reads
+  // agree by construction (two different Annes of the same birth year), and
+  // weighing them with the random pairs' u took different people who share
+  // a name for matches: 7 % of the candidates, 70 times the true count, and
+  // a prior 6 bits too high. Matches that an earlier key missed disagree on
+  // that key's fields, which are left out for the same reason.
   uint64_t candidates = 0;
-  const std::vector<std::pair<Pattern, double>> all = PatternCounts(
-      records, options, [&](auto&& f) { blocker.ForEachPair(f); }, ~kCrossedNames, &candidates);
-  double lambda = 0.01;
-  for (int it = 1; it <= options.max_iterations; ++it) {
-    double mass = 0;
-    double total = 0;
-    for (const auto& [pattern, count] : all) {
-      double pm = lambda;
-      double pu = 1 - lambda;
-      for (size_t f = 0; f < kFieldCount; ++f) {
-        const uint8_t l = LevelOf(pattern, f);
-        if (l == 0) continue;
-        pm *= model.m_[f][l];
-        pu *= model.u_[f][l];
+  double matches = 0;
+  Pattern read_so_far = 0;
+  double lambda = 0;
+  for (size_t pass = 0; pass < blocker.pass_count(); ++pass) {
+    read_so_far |= KeyFields(blocker.pass(pass));
+    uint64_t blocked = 0;
+    std::vector<std::pair<Pattern, double>> counts = PatternCounts(
+        records, options, [&](auto&& f) { blocker.ForEachNewPairOfPass(pass, f); },
+        ~kCrossedNames & ~read_so_far, &blocked);
+    candidates += blocked;
+    // A pair with no field left to weigh is no evidence either way: it counts
+    // as no match (the prior errs low, towards fewer automatic merges).
+    double sampled = 0;
+    for (const auto& c : counts) sampled += c.second;
+    std::erase_if(counts, [&](const auto& c) { return (c.first & classify) == 0; });
+    double with_evidence = 0;
+    for (const auto& c : counts) with_evidence += c.second;
+    if (with_evidence == 0) continue;
+    double share = 0.01;
+    for (int it = 1; it <= options.max_iterations; ++it) {
+      double mass = 0;
+      double total = 0;
+      for (const auto& [pattern, count] : counts) {
+        double pm = share;
+        double pu = 1 - share;
+        for (size_t f = 0; f < kFieldCount; ++f) {
+          const uint8_t l = LevelOf(pattern & classify, f);
+          if (l == 0) continue;
+          pm *= model.m_[f][l];
+          pu *= model.u_[f][l];
+        }
+        mass += count * (pm + pu > 0 ? pm / (pm + pu) : 0);
+        total += count;
       }
-      mass += count * (pm + pu > 0 ? pm / (pm + pu) : 0);
-      total += count;
+      const double next = total > 0 ? std::clamp(mass / total, 1e-12, 1 - 1e-9) : share;
+      const bool done = std::abs(next - share) < 1e-10;
+      share = next;
+      iterations += 1;
+      if (done) break;
     }
-    const double next = total > 0 ? std::clamp(mass / total, 1e-9, 1 - 1e-9) : lambda;
-    const bool done = std::abs(next - lambda) < 1e-9;
-    lambda = next;
-    iterations += 1;
-    if (done) break;
+    matches += share * double(blocked) * (with_evidence / sampled);
   }
+  lambda = candidates > 0 ? matches / double(candidates) : 0;
   model.lambda_ = lambda;
   model.iterations_ = iterations;
   model.candidate_pairs_ = candidates;
   // Prior odds that two random records match: EM's matches among the
   // candidates (blocking keeps nearly all true pairs) over all pairs.
-  const double matches = std::max(lambda * double(candidates), 1.0);
+  matches = std::max(matches, 1.0);
   model.prior_bits_ = std::log2(matches / std::max(all_pairs - matches, 1.0));
+  model.tf_others_ = n > 2 ? double(n - 2) : 0;
+  {
+    // Per-record counts back from the term frequencies ((count - 2) / (n - 2)).
+    std::array<std::vector<double>, 4> counts;
+    for (const PreparedRecord& r : records) {
+      const float tfs[4] = {r.given_tf, r.family_tf, r.date_tf, r.name_tf};
+      for (size_t k = 0; k < 4; ++k) {
+        if (tfs[k] >= 0) counts[k].push_back(std::round(tfs[k] * model.tf_others_) + 2);
+      }
+    }
+    for (size_t k = 0; k < 4; ++k) model.tf_shape_[k] = TfShape(counts[k]);
+  }
+  // Rare spellings together: records whose given, family, or both names are
+  // held by fewer than kCommonNameRecords records.
+  double rare_given = 0, rare_family = 0, rare_both = 0, named = 0;
+  for (const PreparedRecord& r : records) {
+    if (r.given_count == 0 || r.family_count == 0) continue;
+    const bool g = r.given_count < kCommonNameRecords;
+    const bool f = r.family_count < kCommonNameRecords;
+    named += 1;
+    rare_given += g;
+    rare_family += f;
+    rare_both += g && f;
+  }
+  if (rare_given > 0 && rare_family > 0) {
+    // Smoothed by one record, so a handful of records says little.
+    const double together = (rare_both + 1) * named / (rare_given * rare_family + named);
+    model.name_variation_bits_ = std::max(0.0, std::log2(together));
+  }
   model.ComputeBits();
   return model;
 }
 
 MatchModel MatchModel::FromParameters(const Table& m, const Table& u, double prior_bits,
-                                      bool use_national_id) {
+                                      bool use_national_id, double tf_others) {
   MatchModel model;
+  model.tf_others_ = tf_others;
   model.m_ = m;
   model.u_ = u;
   model.prior_bits_ = prior_bits;
@@ -338,7 +472,16 @@ double MatchModel::TfBits(size_t f, const PreparedRecord& a, Pattern p) const {
   }
   if (tf < 0) return 0;
   const double u = u_[f][tf_level];
-  return std::clamp(std::log2(u / std::max(double(tf), u / 16)), kMinTfBits, kMaxTfBits);
+  return std::clamp(std::log2(u / ValueFrequency(tf, u, f)), kMinTfBits, kMaxTfBits);
+}
+
+double MatchModel::ValueFrequency(float tf, double u, size_t slot) const {
+  if (tf_others_ <= 0) return std::max(double(tf), u / 16);
+  // Gamma(shape, mean u) prior on the value's frequency, Poisson count of
+  // the other records holding it: the posterior mean.
+  const double shape = tf_shape_[slot];
+  const double count = double(tf) * tf_others_;
+  return (count + shape) / (tf_others_ + shape / u);
 }
 
 double MatchModel::NameTfBits(const PreparedRecord& a, Pattern p) const {
@@ -350,7 +493,8 @@ double MatchModel::NameTfBits(const PreparedRecord& a, Pattern p) const {
   // two, since given and family names are not independent (a culture's names
   // come together), and a common full name is common whatever its parts.
   const double u = u_[0][exact] * u_[1][exact];
-  return std::clamp(std::log2(u / std::max(double(a.name_tf), u / 16)), 2 * kMinTfBits, kMaxTfBits);
+  return std::clamp(std::log2(u / ValueFrequency(a.name_tf, u, kFullNameSlot)), 2 * kMinTfBits,
+                    kMaxTfBits);
 }
 
 double MatchModel::Weigh(const PreparedRecord& a, const PreparedRecord& b, Pattern p) const {
@@ -358,6 +502,7 @@ double MatchModel::Weigh(const PreparedRecord& a, const PreparedRecord& b, Patte
   double bits = prior_bits_;
   for (size_t f = 0; f < kFieldCount; ++f) bits += bits_[f][LevelOf(p, f)];
   bits += NameTfBits(a, p) + TfBits(2, a, p);
+  if (BothNamesVaried(p)) bits -= name_variation_bits_;
   return bits;
 }
 
@@ -384,6 +529,7 @@ Explanation MatchModel::Explain(const PreparedRecord& a, const PreparedRecord& b
     c.bits = bits_[f][l] + c.tf_bits;
     e.fields.push_back(c);
   }
+  if (BothNamesVaried(p)) e.name_variation_bits = -name_variation_bits_;
   e.total_bits = Weigh(a, b, p);
   e.probability = Probability(e.total_bits);
   return e;

@@ -45,6 +45,9 @@ struct Explanation {
   double total_bits = 0;
   double probability = 0;
   bool crossed_names = false;
+  // Taken off when both names are near misses (IsNameVariation): see
+  // MatchModel::name_variation_bits().
+  double name_variation_bits = 0;
   std::vector<FieldContribution> fields;  // fields known on both sides only
 };
 
@@ -72,16 +75,31 @@ class MatchModel {
   double candidate_match_share() const { return lambda_; }
   int em_iterations() const { return iterations_; }
   uint64_t candidate_pairs() const { return candidate_pairs_; }
+  // The term-frequency prior's shape for given, family, birth date, full name.
+  std::array<double, 4> tf_shape() const { return tf_shape_; }
+  // Bits taken off a pair whose given and family names both differ by a
+  // variation (typo, nickname): log2 of how much more often a record with a
+  // rare given name also has a rare family name than chance says. The two
+  // near misses are then one careless record, not two independent
+  // coincidences, among different people as among duplicates.
+  double name_variation_bits() const { return name_variation_bits_; }
 
   // A model with the given parameters, for tests: m and u per field and level.
+  // `tf_others` is n - 2 for records prepared together (PrepareRecords), so
+  // term frequencies are shrunk as Fit does; 0 takes them at face value.
   static MatchModel FromParameters(const std::array<std::array<double, kMaxLevels>, kFieldCount>& m,
                                    const std::array<std::array<double, kMaxLevels>, kFieldCount>& u,
-                                   double prior_bits, bool use_national_id);
+                                   double prior_bits, bool use_national_id, double tf_others = 0);
 
  private:
   void ComputeBits();
   double TfBits(size_t field, const PreparedRecord& a, Pattern p) const;
   double NameTfBits(const PreparedRecord& a, Pattern p) const;
+  // The frequency of a value held by the share `tf` of the other records,
+  // shrunk towards the field's average `u` (see kMinTfShape); `slot` is the
+  // field (given, family, birth date) or kFullNameSlot.
+  double ValueFrequency(float tf, double u, size_t slot) const;
+  static constexpr size_t kFullNameSlot = 3;
 
   using Table = std::array<std::array<double, kMaxLevels>, kFieldCount>;
   Table m_{};
@@ -91,11 +109,18 @@ class MatchModel {
   double lambda_ = 0;
   int iterations_ = 0;
   uint64_t candidate_pairs_ = 0;
+  double tf_others_ = 0;  // n - 2: the records a term frequency is counted over
+  // Gamma shape of the term-frequency prior: given, family, birth date, full name.
+  std::array<double, 4> tf_shape_ = {1, 1, 1, 1};
+  double name_variation_bits_ = 0;
   bool use_national_id_ = false;
 };
 
 // Runs EM on level patterns with their counts: returns the share of matches
 // and fills m and u (u starts from `u`, m from a guess favouring agreement).
+// Only the fields in `classify` (4 bits per field, as in Pattern) weigh in a
+// pair's match posterior; the others' m and u are still estimated from it.
+// With `estimate_u` false, u stays `u` (known from random pairs).
 // Exposed for tests on synthetic patterns.
 struct EmResult {
   double lambda = 0;
@@ -105,6 +130,6 @@ struct EmResult {
 };
 EmResult RunEm(const std::vector<std::pair<Pattern, double>>& pattern_counts,
                const std::array<std::array<double, kMaxLevels>, kFieldCount>& u_start,
-               int max_iterations);
+               int max_iterations, Pattern classify = ~Pattern{0}, bool estimate_u = true);
 
 }  // namespace medmigrate::dedup

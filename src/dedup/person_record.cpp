@@ -108,6 +108,10 @@ std::vector<PreparedRecord> PrepareRecords(const std::vector<PersonRecord>& reco
     full_names[i] = out[i].given + '\x1f' + out[i].family;
     ++name_count[full_names[i]];
   }
+  for (PreparedRecord& r : out) {
+    if (!r.given.empty()) r.given_count = given_count[r.given];
+    if (!r.family.empty()) r.family_count = family_count[r.family];
+  }
   if (out.size() <= 2) return out;
   const double others = static_cast<double>(out.size() - 2);
   auto tf = [&](int count) { return static_cast<float>(std::max(count - 2, 0) / others); };

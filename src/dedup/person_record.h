@@ -58,7 +58,12 @@ struct PreparedRecord {
   float given_tf = -1;
   float family_tf = -1;
   float date_tf = -1;
-  float name_tf = -1;    // of the full name (given and family together)
+  float name_tf = -1;  // of the full name (given and family together)
+  // Records (this one included) holding the same given / family name; 0 when
+  // unknown or not counted (PrepareOne). Tells a spelling nobody else uses
+  // (a typo) from a name many people have (comparison.h).
+  int given_count = 0;
+  int family_count = 0;
   int completeness = 0;  // known fields, for the survivor rule
 
   bool has_date() const { return year != 0; }

@@ -90,5 +90,26 @@ TEST(ComparisonTest, NationalIdOnlyWhenAsked) {
   EXPECT_EQ(LevelOf(Compare(PrepareOne(a), PrepareOne(b), false), f), 0);
 }
 
+// Larsen and Larson, each held by many records, are two names people have;
+// "Larsne", held by one, is a typo of one of them. PrepareOne counts nothing,
+// so alone the pair keeps the plain Jaro-Winkler level.
+TEST(ComparisonTest, SimilarSpellingsOfCommonNamesAreTheirOwnLevel) {
+  std::vector<PersonRecord> people;
+  for (int i = 0; i < kCommonNameRecords; ++i) {
+    people.push_back(Person("Ann", "Larsen", ""));
+    people.push_back(Person("Ann", "Larson", ""));
+  }
+  people.push_back(Person("Ann", "Larsne", ""));
+  const std::vector<PreparedRecord> r = PrepareRecords(people);
+  const size_t family = static_cast<size_t>(FieldId::kFamily);
+  auto level = [&](size_t i, size_t j) {
+    return kFields[family].levels[LevelOf(Compare(r[i], r[j], false), family)];
+  };
+  EXPECT_EQ(level(0, 1), "similar_common");
+  EXPECT_EQ(level(0, people.size() - 1), "jw_0.92");
+  EXPECT_EQ(Level(people[0], people[1], FieldId::kFamily), "jw_0.92");
+  EXPECT_TRUE(IsNameVariation(LevelOf(Compare(r[0], r[1], false), family)));
+}
+
 }  // namespace
 }  // namespace medmigrate::dedup

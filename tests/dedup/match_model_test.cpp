@@ -98,5 +98,81 @@ TEST(MatchModelTest, ProbabilityIsLogisticOfBits) {
   EXPECT_EQ(MatchModel::Probability(-100), 0.0);
 }
 
+// A birth date nobody else holds is evidence only where others were expected
+// to hold it: among 10 records it says nothing (every date is unique there),
+// among a million it says the date is rare. Taken at face value it added the
+// full 3 bits in both, which made "same name, same date" between different
+// people look certain in small and mid-sized populations.
+TEST(MatchModelTest, RareValuesMustBeSeenToBeRare) {
+  Table m{};
+  Table u{};
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    for (size_t l = 1; l < kMaxLevels; ++l) {
+      m[f][l] = 0.1;
+      u[f][l] = 0.1;
+    }
+  }
+  m[2][1] = 0.9;
+  u[2][1] = 1e-4;  // two random records share a birth date 1 time in 10,000
+  std::vector<PersonRecord> people(10);
+  for (size_t i = 0; i < people.size(); ++i) {
+    people[i].birth_date = "19800101";
+    people[i].birth_date[7] = static_cast<char>('0' + i);  // a date nobody else holds
+  }
+  const std::vector<PreparedRecord> r = PrepareRecords(people);
+  ASSERT_EQ(r[0].date_tf, 0.0f);
+  const double average = std::log2(0.9 / 1e-4);
+  auto date_bits = [&](double population) {
+    const MatchModel model = MatchModel::FromParameters(m, u, 0, false, population - 2);
+    return model.Explain(r[0], r[0]).fields[0].bits;
+  };
+  EXPECT_LT(date_bits(10), average + 0.01);  // expected 0.001 others: no evidence
+  EXPECT_GT(date_bits(1e6), average + 2.5);  // expected 100 others, saw none: rare
+  EXPECT_LE(date_bits(1e6), average + 3.0);  // bounded
+  const MatchModel face_value = MatchModel::FromParameters(m, u, 0, false);
+  EXPECT_NEAR(face_value.Explain(r[0], r[0]).fields[0].bits, average + 3.0, 1e-9);
+}
+
+// Sex follows the given name among different people too. With sex classing
+// pairs, EM took "same given name, same sex" for a class of its own; left out
+// of the classing, it recovers the share of matches, and sex's m still comes
+// out of the pairs it classes as matches.
+TEST(RunEmTest, FieldThatFollowsAnotherDoesNotClassPairs) {
+  // given: 1 exact, 2 different; family: 1 exact, 2 different; sex: 1 same, 2 different.
+  std::map<Pattern, double> counts;
+  auto add = [&](int given, int family, int sex, double n) {
+    counts[Pattern(given) | Pattern(family) << 4 | Pattern(sex) << 12] += n;
+  };
+  // 1,000 matches: names agree 90 %, sex agrees.
+  add(1, 1, 1, 810);
+  add(1, 2, 1, 90);
+  add(2, 1, 1, 90);
+  add(2, 2, 1, 10);
+  // 99,000 different people: a given name agrees 10 % and then so does sex;
+  // family agrees 5 %, independently.
+  const double n = 99000;
+  add(1, 1, 1, n * 0.10 * 0.05);
+  add(1, 2, 1, n * 0.10 * 0.95);
+  add(2, 1, 1, n * 0.90 * 0.05 * 0.5);
+  add(2, 1, 2, n * 0.90 * 0.05 * 0.5);
+  add(2, 2, 1, n * 0.90 * 0.95 * 0.5);
+  add(2, 2, 2, n * 0.90 * 0.95 * 0.5);
+  Table u{};
+  for (size_t f = 0; f < kFieldCount; ++f) u[f][1] = u[f][2] = 0.5;
+  u[0][1] = 0.1;
+  u[0][2] = 0.9;
+  u[1][1] = 0.05;
+  u[1][2] = 0.95;
+  const Pattern without_sex = ~(Pattern{0xF} << 12);
+  const EmResult em = RunEm({counts.begin(), counts.end()}, u, 1000, without_sex, false);
+  EXPECT_NEAR(em.lambda, 0.01, 0.003);
+  EXPECT_GT(em.m[3][1], 0.9);  // sex's m, estimated though it classes nothing
+  EXPECT_NEAR(em.m[0][1], 0.9, 0.05);
+  // With sex classing pairs, the given-name coincidences count as matches.
+  const EmResult classed_by_sex =
+      RunEm({counts.begin(), counts.end()}, u, 1000, ~Pattern{0}, false);
+  EXPECT_GT(classed_by_sex.lambda, 0.013) << "the test no longer shows what it guards against";
+}
+
 }  // namespace
 }  // namespace medmigrate::dedup
