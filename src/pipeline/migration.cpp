@@ -1024,10 +1024,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
                                                  std::to_string(ctx.run_id)));
   }
   Result<MigrationSummary> done = finish("succeeded", Status::Ok());
-  // The checks compare a full run's counts and key sets with the legacy
-  // database; an incremental run's (a change set, soft-deletes) they do not
-  // understand yet, so they are not run after one.
-  if (done.ok() && !dry_run && o.validate && !ctx.incremental) {
+  if (done.ok() && !dry_run && o.validate) {
     ValidateAfterRun(o, spec, snapshot->id(), &*done);
   }
   return done;
