@@ -26,9 +26,12 @@ struct CheckContext {
   const ValidateOptions* options = nullptr;
   const spec::MappingSpec* spec = nullptr;
   track::RunRecord run;
-  // Non-dry runs up to this one: their rejects and cascade soft-deletes
-  // (parent_deleted warnings) count as accounted rows.
+  // Non-dry runs not rolled back (and this one): their rejects and cascade
+  // soft-deletes (parent_deleted warnings) count as accounted rows.
   std::string reject_runs_sql;  // "run_id IN (...)"
+  // A later run (not dry, not rolled back) may have changed the target since:
+  // this run's rejects of keys now loaded are superseded, not contradicted.
+  bool later_runs = false;
   // Merges in force: entity -> duplicate legacy id -> survivor legacy id.
   std::map<std::string, std::unordered_map<std::string, std::string>> merges;
 };
@@ -96,7 +99,7 @@ Result<bool> SoftDeletes(pg::Connection& target, const std::string& table);
 // "SELECT <columns> FROM <table or (query) AS src>" for an entity's source.
 std::string SourceFrom(const pg::Connection& conn, const spec::EntitySpec& e);
 // The ids of an entity that may have no live row: rejected or soft-deleted
-// with their parent (parent_deleted) by any run up to this one, or merged.
+// with their parent (parent_deleted) by a run of reject_runs_sql, or merged.
 // A later run may have loaded some of them since; callers check a live row
 // first. Memory: those ids of one entity.
 Result<std::unordered_set<std::string>> UnloadedIds(pg::Connection& target, const CheckContext& ctx,

@@ -331,7 +331,7 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
       key_failures.Add(l->key.Text(), "duplicate");
     } else if (t->live == 1 && t->merged) {
       key_failures.Add(l->key.Text(), "merged_and_loaded");
-    } else if (t->live == 1 && t->rejected_here) {
+    } else if (t->live == 1 && t->rejected_here && !ctx.later_runs) {
       key_failures.Add(l->key.Text(), "loaded_and_rejected");
     } else if (t->live == 1) {
       ++loaded;

@@ -394,6 +394,16 @@ TEST_F(IncrementalValidationTest, IncrementalRunPassesAtItsEndAndOnItsOwn) {
   EXPECT_EQ(d.details["run_deleted"], deleted);
   EXPECT_EQ(d.details["soft_deleted_in_run"], deleted);
   EXPECT_GT(Find(v, "sample", "orders").checked, 0);
+  // The full run, validated now, meets the incremental run's deletes and
+  // cascades in the target: they account for its rows too.
+  ValidateOptions o;
+  o.legacy_url = inc_legacy_->url();
+  o.target_url = target_->url();
+  o.run_id = full_.run_id;
+  o.sample_size = 0;
+  auto full = ValidateRun(o);
+  ASSERT_OK(full);
+  EXPECT_TRUE(full->passed) << ::testing::PrintToString(Failed(*full));
   // A second incremental run over the unchanged legacy database validates too.
   pipeline::MigrationSummary again = Run("incremental");
   EXPECT_EQ(again.validation, "passed") << again.validation_error;
