@@ -24,8 +24,8 @@
 // Results carry legacy ids, entity and column names, counts and reason codes,
 // never patient data (DESIGN principle 7).
 //
-// Memory: one batch of streamed rows per check, the sample, and a run's
-// reject and merge ids of one entity; never a whole table.
+// Memory: one batch of streamed rows per check, the sample, and the reject,
+// cascade and merge ids of one entity (for money); never a whole table.
 // Threads: checks run on `concurrency` threads, each with its own connections.
 #pragma once
 
