@@ -384,7 +384,7 @@ Result<transform::MergeMaps> LoadMergeMaps(pg::Connection& target,
 
 Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& entity,
                                  const transform::MergeMap& merges, const std::string& schema,
-                                 const std::string& capture_run) {
+                                 int64_t run, bool capture) {
   if (merges.empty()) return int64_t{0};
   std::string keys;
   for (const auto& [k, survivor] : merges) {
@@ -397,7 +397,8 @@ Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& enti
     if (target.is_open()) (void)target.Exec("ROLLBACK");
     return s;
   };
-  Status s = target.Exec(fmt::format("SET LOCAL medmigrate.capture_run = '{}'", capture_run));
+  Status s = target.Exec(fmt::format("SET LOCAL medmigrate.capture_run = '{}'",
+                                     capture ? std::to_string(run) : std::string()));
   if (!s.ok()) return fail(s);
   Result<pg::QueryResult> r = target.Query(
       fmt::format("UPDATE {}.{} t SET deleted_at = now() FROM medmigrate.active_merges m "
@@ -406,6 +407,11 @@ Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& enti
                   target.QuoteIdent(schema), target.QuoteIdent(entity)),
       {entity, "{" + keys + "}"});
   if (!r.ok()) return fail(r.status());
+  Result<pg::QueryResult> counted =
+      target.Query("UPDATE medmigrate.run_entities SET deleted = deleted + $3 WHERE run_id = $1 "
+                   "AND entity = $2",
+                   {std::to_string(run), entity, std::to_string(r->AffectedRows())});
+  if (!counted.ok()) return fail(counted.status());
   MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
   return r->AffectedRows();
 }

@@ -65,10 +65,11 @@ Result<transform::MergeMaps> LoadMergeMaps(pg::Connection& target,
 // Soft-deletes the live target rows of `entity` whose record is merged into
 // another (a merge decided after the row was loaded) by a merge of `merges`
 // (the run's: a reviewer's decision taken during the run waits for the next
-// one, which redirects the references first); returns how many.
+// one, which redirects the references first); counts them in run `run`'s
+// deleted rows of the entity; returns how many.
 Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& entity,
                                  const transform::MergeMap& merges, const std::string& schema,
-                                 const std::string& capture_run);
+                                 int64_t run, bool capture);
 
 // Keys to read again in an incremental run `run`: records of `entity` whose
 // merge was decided or taken back since the last good run started, live rows

@@ -1131,7 +1131,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     auto m = ctx.merges.find(dedup_entity);
     Result<int64_t> gone =
         SoftDeleteMerged(control, dedup_entity, m == ctx.merges.end() ? kNone : m->second,
-                         ctx.schema, captured ? std::to_string(ctx.run_id) : "");
+                         ctx.schema, ctx.run_id, captured);
     if (!gone.ok()) {
       run_error = gone.status().Prepend("dedup." + dedup_entity);
     } else {
@@ -1150,10 +1150,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
                                                  std::to_string(ctx.run_id)));
   }
   Result<MigrationSummary> done = finish("succeeded", Status::Ok());
-  // The checks compare a full run's counts and key sets with the legacy
-  // database; an incremental run's (a change set, soft-deletes) they do not
-  // understand yet, so they are not run after one.
-  if (done.ok() && !dry_run && o.validate && !ctx.incremental) {
+  if (done.ok() && !dry_run && o.validate) {
     ValidateAfterRun(o, spec, snapshot->id(), &*done);
   }
   return done;

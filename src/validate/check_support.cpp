@@ -140,19 +140,29 @@ Result<pg::Connection> OpenTarget(const CheckContext& ctx) {
   return c;
 }
 
+Result<bool> SoftDeletes(pg::Connection& c, const std::string& table) {
+  MM_ASSIGN_OR_RETURN(auto has,
+                      c.QueryValue("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+                                   "$1::regclass AND attname = 'deleted_at' AND NOT attisdropped)",
+                                   {table}));
+  return has && *has == "t";
+}
+
 std::string SourceFrom(const pg::Connection& conn, const spec::EntitySpec& e) {
   return e.source_query.empty() ? conn.QuoteIdent(e.source_table)
                                 : "(" + e.source_query + ") AS src";
 }
 
-Result<std::unordered_set<std::string>> RejectedIds(pg::Connection& target, const CheckContext& ctx,
+Result<std::unordered_set<std::string>> UnloadedIds(pg::Connection& target, const CheckContext& ctx,
                                                     const std::string& entity) {
   std::unordered_set<std::string> out;
-  MM_ASSIGN_OR_RETURN(pg::QueryResult r,
-                      target.Query(fmt::format("SELECT DISTINCT legacy_id FROM medmigrate.rejects "
-                                               "WHERE entity = $1 AND {}",
-                                               ctx.reject_runs_sql),
-                                   {entity}));
+  MM_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      target.Query(fmt::format("SELECT legacy_id FROM medmigrate.rejects WHERE entity = $1 AND {0} "
+                               "UNION SELECT legacy_id FROM medmigrate.warnings WHERE entity = $1 "
+                               "AND reason = 'parent_deleted' AND {0}",
+                               ctx.reject_runs_sql),
+                   {entity}));
   for (int i = 0; i < r.rows(); ++i) out.insert(std::string(r.Get(i, 0)));
   auto m = ctx.merges.find(entity);
   if (m != ctx.merges.end()) {

@@ -26,8 +26,12 @@ struct CheckContext {
   const ValidateOptions* options = nullptr;
   const spec::MappingSpec* spec = nullptr;
   track::RunRecord run;
-  // Non-dry runs up to this one: their rejects count as accounted rows.
+  // Non-dry runs not rolled back (and this one): their rejects and cascade
+  // soft-deletes (parent_deleted warnings) count as accounted rows.
   std::string reject_runs_sql;  // "run_id IN (...)"
+  // A later run (not dry, not rolled back) may have changed the target since:
+  // this run's rejects of keys now loaded are superseded, not contradicted.
+  bool later_runs = false;
   // Merges in force: entity -> duplicate legacy id -> survivor legacy id.
   std::map<std::string, std::unordered_map<std::string, std::string>> merges;
 };
@@ -88,15 +92,23 @@ class Failures {
 // A legacy connection inside the run's snapshot (or a fresh REPEATABLE READ one).
 Result<pg::Connection> OpenLegacy(const CheckContext& ctx);
 Result<pg::Connection> OpenTarget(const CheckContext& ctx);
+// True when target table `table` (regclass text) has a deleted_at column:
+// its soft-deleted rows are out of the checks, and a reference to one is
+// missing, as the loader treats it.
+Result<bool> SoftDeletes(pg::Connection& target, const std::string& table);
 // "SELECT <columns> FROM <table or (query) AS src>" for an entity's source.
 std::string SourceFrom(const pg::Connection& conn, const spec::EntitySpec& e);
-// The reject (all runs up to this one) and merge ids of an entity.
-Result<std::unordered_set<std::string>> RejectedIds(pg::Connection& target, const CheckContext& ctx,
+// The ids of an entity that may have no live row: rejected or soft-deleted
+// with their parent (parent_deleted) by a run of reject_runs_sql, or merged.
+// A later run may have loaded some of them since; callers check a live row
+// first. Memory: those ids of one entity.
+Result<std::unordered_set<std::string>> UnloadedIds(pg::Connection& target, const CheckContext& ctx,
                                                     const std::string& entity);
 
 // Completeness: the run's counts balance, for each entity of the run.
 Result<std::vector<CheckResult>> CheckCounts(const CheckContext& ctx);
-// Completeness (key_sets) and integrity (references) of one entity, in one pass.
+// Completeness (key_sets, and deletes: the run's deleted count is the rows it
+// soft-deleted) and integrity (references) of one entity, in one pass.
 Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spec::EntitySpec& e);
 // Completeness: one [[validate.money]] entry.
 Result<std::vector<CheckResult>> CheckMoney(const CheckContext& ctx, const spec::MoneyCheck& m);

@@ -1,11 +1,15 @@
-// Key sets and references of one entity, in one pass: the legacy keys (and
-// the source values of every reference) streamed in key order from the
-// legacy database, the target's rows, rejects and merges streamed in the same
-// order from the target, merged here. Two COPY streams; memory is a row.
+// Key sets, references and the run's deletes of one entity, in one pass: the
+// legacy keys (and the source values of every reference) streamed in key
+// order from the legacy database, the target's rows (live or soft-deleted),
+// rejects, merges and cascade records (parent_deleted warnings) streamed in
+// the same order from the target, merged here. Two COPY streams; memory is a
+// row. The target's cumulative state is judged, so the same pass proves a
+// full run and an incremental one (whose own counts cover only its change set).
 #include <fmt/format.h>
 
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <optional>
 
@@ -161,8 +165,10 @@ class LegacyKeys : public transform::RowSink {
 struct TargetKey {
   Key key;
   int live = 0, dead = 0;
+  int dead_here = 0;  // soft-deleted while this run ran (deleted_at in its window)
   bool rejected_here = false, rejected = false, merged = false;
-  std::vector<std::string> refs;  // of the (first) live row
+  bool cascaded = false, cascaded_here = false;  // a parent_deleted warning (of this run)
+  std::vector<std::string> refs;                 // of the (first) live row
   std::vector<char> ref_null;
 };
 
@@ -180,15 +186,24 @@ class TargetKeys {
       nulls += ", NULL::text";
     }
     std::string entity = conn_->QuoteLiteral(e_.name);
+    // Target rows: 'l' live, 'd' soft-deleted during this run (between its
+    // start and end, as ApplyDeletes stamps them), 'o' soft-deleted at any
+    // other time. Records: rejects and cascades of this run and earlier ones
+    // (flag: this run's), merges in force.
     std::string sql = fmt::format(
-        "SELECT {0}, 'T', (t.deleted_at IS NULL){1} FROM public.{2} t "
-        "UNION ALL SELECT {3}, 'R', (r.run_id = {4}){5} FROM medmigrate.rejects r "
+        "SELECT {0}, 'T', CASE WHEN t.deleted_at IS NULL THEN 'l' WHEN t.deleted_at >= "
+        "(SELECT started_at FROM medmigrate.runs WHERE id = {4}) AND t.deleted_at <= "
+        "(SELECT coalesce(finished_at, now()) FROM medmigrate.runs WHERE id = {4}) THEN 'd' "
+        "ELSE 'o' END{1} FROM public.{2} t "
+        "UNION ALL SELECT {3}, 'R', (r.run_id = {4})::text{5} FROM medmigrate.rejects r "
         "WHERE r.entity = {6} AND r.{7} "
-        "UNION ALL SELECT {8}, 'M', true{5} FROM medmigrate.active_merges m "
-        "WHERE m.entity = {6} ORDER BY 1, 2",
+        "UNION ALL SELECT {8}, 'M', 'true'{5} FROM medmigrate.active_merges m "
+        "WHERE m.entity = {6} "
+        "UNION ALL SELECT {9}, 'W', (w.run_id = {4})::text{5} FROM medmigrate.warnings w "
+        "WHERE w.entity = {6} AND w.reason = 'parent_deleted' AND w.{7} ORDER BY 1, 2",
         SortKeySql("t.legacy_id", ex), fk, conn_->QuoteIdent(e_.name),
         SortKeySql("r.legacy_id", true), ctx_.run.id, nulls, entity, ctx_.reject_runs_sql,
-        SortKeySql("m.legacy_id", true));
+        SortKeySql("m.legacy_id", true), SortKeySql("w.legacy_id", true));
     return stream_.Begin(sql);
   }
 
@@ -211,15 +226,17 @@ class TargetKeys {
       if (!started) {
         started = true;
         out.key = k;
-        out.live = out.dead = 0;
+        out.live = out.dead = out.dead_here = 0;
         out.rejected_here = out.rejected = out.merged = false;
+        out.cascaded = out.cascaded_here = false;
         out.refs.resize(nrefs_);
         out.ref_null.assign(nrefs_, 1);
       }
       std::string_view kind = row.Get(2);
-      bool flag = row.Get(3) == "t";
+      std::string_view state = row.Get(3);
+      bool flag = state == "true";
       if (kind == "T") {
-        if (flag) {
+        if (state == "l") {
           if (out.live++ == 0) {
             for (size_t i = 0; i < nrefs_; ++i) {
               out.ref_null[i] = row.IsNull(4 + i) ? 1 : 0;
@@ -228,10 +245,14 @@ class TargetKeys {
           }
         } else {
           ++out.dead;
+          if (state == "d") ++out.dead_here;
         }
       } else if (kind == "R") {
         out.rejected = true;
         out.rejected_here = out.rejected_here || flag;
+      } else if (kind == "W") {
+        out.cascaded = true;
+        out.cascaded_here = out.cascaded_here || flag;
       } else {
         out.merged = true;
       }
@@ -255,6 +276,14 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
   auto started = std::chrono::steady_clock::now();
   MM_ASSIGN_OR_RETURN(pg::Connection legacy, OpenLegacy(ctx));
   MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  // What the run says it soft-deleted (0 for a full run).
+  int64_t run_deleted = 0;
+  {
+    MM_ASSIGN_OR_RETURN(auto d, target.QueryValue("SELECT deleted FROM medmigrate.run_entities "
+                                                  "WHERE run_id = $1 AND entity = $2",
+                                                  {std::to_string(ctx.run.id), e.name}));
+    if (d) run_deleted = std::stoll(*d);
+  }
   LegacyKeys lk(ctx, e, &legacy);
   MM_RETURN_NOT_OK_PREPEND(lk.Begin(), "legacy keys of " + e.name);
   TargetKeys tk(ctx, e, &target);
@@ -262,9 +291,12 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
 
   CheckResult keys = NewCheck("completeness", "key_sets", e.name);
   CheckResult refs = NewCheck("integrity", "references", e.name);
+  CheckResult dels = NewCheck("completeness", "deletes", e.name);
   Failures key_failures(&keys, ctx.options->max_examples);
   Failures ref_failures(&refs, ctx.options->max_examples);
-  int64_t legacy_rows = 0, loaded = 0, rejected = 0, merged = 0, deleted = 0;
+  Failures del_failures(&dels, ctx.options->max_examples);
+  int64_t legacy_rows = 0, loaded = 0, rejected = 0, merged = 0, deleted = 0, cascaded = 0;
+  int64_t deleted_here = 0;
   nlohmann::json ref_columns = nlohmann::json::object();
 
   MM_ASSIGN_OR_RETURN(const LegacyKey* l, lk.Next());
@@ -279,6 +311,7 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
     if (!l || t->key < l->key) {
       // Not (or no longer) in the legacy database: only soft-deleted rows,
       // rejects and merges of earlier runs may stay.
+      deleted_here += t->dead_here;
       if (t->live > 0) {
         key_failures.Add(t->key.Text(), "not_in_legacy");
       } else if (t->dead > 0) {
@@ -288,11 +321,17 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
       continue;
     }
     ++legacy_rows;
+    deleted_here += t->dead_here;
+    // Soft-deleted by this run although still in the legacy database: only
+    // a cascade from a deleted parent (recorded by this run) may do that.
+    if (t->dead_here > 0 && t->live == 0 && !t->cascaded_here) {
+      del_failures.Add(l->key.Text(), "deleted_but_in_legacy");
+    }
     if (t->live > 1) {
       key_failures.Add(l->key.Text(), "duplicate");
     } else if (t->live == 1 && t->merged) {
       key_failures.Add(l->key.Text(), "merged_and_loaded");
-    } else if (t->live == 1 && t->rejected_here) {
+    } else if (t->live == 1 && t->rejected_here && !ctx.later_runs) {
       key_failures.Add(l->key.Text(), "loaded_and_rejected");
     } else if (t->live == 1) {
       ++loaded;
@@ -300,6 +339,8 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
       ++merged;
     } else if (t->rejected) {
       ++rejected;
+    } else if (t->dead > 0 && t->cascaded) {
+      ++cascaded;
     } else {
       key_failures.Add(l->key.Text(), t->dead > 0 ? "deleted_but_in_legacy" : "missing");
     }
@@ -328,15 +369,28 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
   keys.details["loaded"] = loaded;
   keys.details["rejected"] = rejected;
   keys.details["merged"] = merged;
-  keys.details["deleted"] = deleted;
-  keys.details["balanced"] = legacy_rows == loaded + rejected + merged;
+  keys.details["cascaded"] = cascaded;  // in legacy, soft-deleted with their parent
+  keys.details["deleted"] = deleted;    // soft-deleted, no longer in legacy
+  keys.details["balanced"] = legacy_rows == loaded + rejected + merged + cascaded;
   keys.seconds = seconds;
+  // The run's deleted count is the rows it soft-deleted.
+  dels.checked = run_deleted;
+  dels.details["run_deleted"] = run_deleted;
+  dels.details["soft_deleted_in_run"] = deleted_here;
+  if (run_deleted != deleted_here) {
+    // No one row to name: the rows that differ are named by key_sets.
+    dels.passed = false;
+    dels.failures += std::abs(run_deleted - deleted_here);
+    dels.details["count_differs"] = true;
+  }
+  dels.seconds = seconds;
   refs.details["columns"] = nlohmann::json::array();
   for (const ColumnSpec* c : lk.refs()) refs.details["columns"].push_back(c->target);
   refs.details["failures_by_column"] = ref_columns;
   refs.seconds = seconds;
   std::vector<CheckResult> out;
   out.push_back(std::move(keys));
+  out.push_back(std::move(dels));
   if (!lk.refs().empty()) out.push_back(std::move(refs));
   return out;
 }

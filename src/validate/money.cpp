@@ -212,7 +212,7 @@ Result<std::vector<CheckResult>> CheckMoney(const CheckContext& ctx, const spec:
   MM_ASSIGN_OR_RETURN(pg::Connection legacy, OpenLegacy(ctx));
   MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
   MM_ASSIGN_OR_RETURN(pg::Connection tracking, OpenTarget(ctx));
-  MM_ASSIGN_OR_RETURN(auto rejected, RejectedIds(tracking, ctx, e.name));
+  MM_ASSIGN_OR_RETURN(auto unloaded, UnloadedIds(tracking, ctx, e.name));
   LegacyMoney lm(ctx, e, m, &legacy);
   MM_RETURN_NOT_OK_PREPEND(lm.Begin(), "money of " + e.name + " (legacy)");
   TargetMoney tm(e, m, &target);
@@ -258,7 +258,7 @@ Result<std::vector<CheckResult>> CheckMoney(const CheckContext& ctx, const spec:
     bool take_l = l && (!t || !Before(*t, *l));
     bool take_t = t && (!l || !Before(*l, *t));
     if (take_l && take_t && (l->key != t->key || l->group != t->group)) take_t = false;
-    if (take_l && !take_t && rejected.count(std::to_string(l->key))) {
+    if (take_l && !take_t && unloaded.count(std::to_string(l->key))) {
       MM_ASSIGN_OR_RETURN(l, lm.Next());
       continue;
     }

@@ -177,14 +177,17 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   MM_RETURN_IF_ERROR(target.BeginCopyIn(fmt::format("COPY {} ({}) FROM STDIN", tmp, cols)));
   MM_RETURN_IF_ERROR(target.PutCopyData(copy));
   MM_RETURN_IF_ERROR(target.EndCopyIn().status());
-  // A reference the loader found missing was set NULL, as the spec says.
+  // A reference the loader found missing (or soft-deleted since: incremental
+  // runs set those NULL too) was set NULL, as the spec says.
   for (const auto& ref : transformer.References()) {
     const ColumnSpec& c = *ref.spec;
     if (c.on_missing != spec::OnMissing::kNullWithWarning) continue;
-    MM_RETURN_IF_ERROR(target.Exec(
-        fmt::format("UPDATE {0} e SET {1} = NULL WHERE {1} IS NOT NULL AND NOT EXISTS "
-                    "(SELECT 1 FROM public.{2} p WHERE p.id = e.{1})",
-                    tmp, target.QuoteIdent(c.target), target.QuoteIdent(c.ref_entity))));
+    const std::string parent = "public." + target.QuoteIdent(c.ref_entity);
+    MM_ASSIGN_OR_RETURN(bool soft, SoftDeletes(target, parent));
+    MM_RETURN_IF_ERROR(target.Exec(fmt::format(
+        "UPDATE {0} e SET {1} = NULL WHERE {1} IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM {2} p WHERE p.id = e.{1}{3})",
+        tmp, target.QuoteIdent(c.target), parent, soft ? " AND p.deleted_at IS NULL" : "")));
   }
   std::string diffs;
   for (const std::string& c : columns) {

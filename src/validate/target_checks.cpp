@@ -1,7 +1,9 @@
 // Checks that need only the target database: the run's counts, foreign keys
 // (the catalog's constraints, which the engine may have loaded around, and
 // the spec's references), unique legacy ids, enum values and the spec's
-// clinical sanity conditions. Each is one set-based query per column.
+// clinical sanity conditions. Each is one set-based query per column. Rows
+// an incremental run soft-deleted (deleted_at) are out, except for unique
+// keys: a live row pointing at a soft-deleted parent is an orphan.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -82,6 +84,11 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
   const std::string table = "public." + c.QuoteIdent(e.name);
   std::vector<CheckResult> out;
 
+  // Only live rows count (incremental runs soft-delete): a live row's
+  // reference must name a live parent.
+  MM_ASSIGN_OR_RETURN(bool soft, SoftDeletes(c, table));
+  const std::string live = soft ? " AND c.deleted_at IS NULL" : "";
+
   // Foreign keys: the catalog's single- and multi-column constraints, and the
   // spec's references (a target without constraints is checked all the same).
   CheckResult fk = NewCheck("integrity", "foreign_keys", e.name);
@@ -139,17 +146,20 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
       not_null += (i ? " AND " : "") + fmt::format("c.{} IS NOT NULL", cs[i]);
       join += (i ? " AND " : "") + fmt::format("p.{} = c.{}", ps[i], cs[i]);
     }
+    MM_ASSIGN_OR_RETURN(bool parent_soft, SoftDeletes(c, f.parent));
+    if (parent_soft) join += " AND p.deleted_at IS NULL";
     int64_t before = fk.failures;
     MM_RETURN_IF_ERROR(CountAndExamples(
         c,
-        fmt::format("SELECT count(*), {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p "
+        fmt::format("SELECT count(*), {} FROM {} c WHERE {}{} AND NOT EXISTS (SELECT 1 FROM {} p "
                     "WHERE {})",
-                    ExamplesSql("c.legacy_id::text", n), table, not_null, f.parent, join),
+                    ExamplesSql("c.legacy_id::text", n), table, not_null, live, f.parent, join),
         f.raw, n, &fk));
     columns[f.raw] = fk.failures - before;
   }
   fk.details["orphans_by_column"] = columns;
-  MM_ASSIGN_OR_RETURN(auto rows, c.QueryValue("SELECT count(*) FROM " + table));
+  MM_ASSIGN_OR_RETURN(auto rows,
+                      c.QueryValue("SELECT count(*) FROM " + table + " c WHERE true" + live));
   fk.checked = rows ? std::stoll(*rows) : 0;
   fk.seconds = Since(started);
   out.push_back(std::move(fk));
@@ -211,9 +221,9 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
     MM_RETURN_IF_ERROR(CountAndExamples(
         c,
         fmt::format(
-            "SELECT count(*), {} FROM {} c WHERE c.{} IS NOT NULL AND c.{}::text NOT IN ({})",
+            "SELECT count(*), {} FROM {} c WHERE c.{} IS NOT NULL AND c.{}::text NOT IN ({}){}",
             ExamplesSql("c.legacy_id::text", n), table, c.QuoteIdent(col.target),
-            c.QuoteIdent(col.target), values),
+            c.QuoteIdent(col.target), values, live),
         col.target, n, &en));
   }
   en.details["columns"] = enum_cols;

@@ -143,8 +143,22 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
     MM_ASSIGN_OR_RETURN(loaded, LoadRunSpec(o, ctx.run));
     ctx.spec = &*loaded;
   }
+  // The target is judged as it is, so the records of every run that shaped
+  // it count, later ones too (validating a full run after incremental ones
+  // meets their cascades); runs rolled back are undone, their rejects and
+  // cascades with them, as an incremental run's change set sees it
+  // (pipeline/incremental.cpp).
   ctx.reject_runs_sql = fmt::format(
-      "run_id IN (SELECT id FROM medmigrate.runs WHERE id <= {} AND NOT dry_run)", o.run_id);
+      "run_id IN (SELECT id FROM medmigrate.runs WHERE NOT dry_run AND "
+      "(state <> 'rolled_back' OR id = {0}))",
+      o.run_id);
+  {
+    MM_ASSIGN_OR_RETURN(auto later, control.QueryValue("SELECT EXISTS (SELECT 1 FROM "
+                                                       "medmigrate.runs WHERE id > $1 AND NOT "
+                                                       "dry_run AND state <> 'rolled_back')",
+                                                       {std::to_string(o.run_id)}));
+    ctx.later_runs = later && *later == "t";
+  }
   {
     MM_ASSIGN_OR_RETURN(pg::QueryResult m,
                         control.Query("SELECT entity, legacy_id, survivor_legacy_id FROM "

@@ -4,11 +4,17 @@
 //
 // Completeness: per entity, read = loaded + rejected + merged in the run's
 // counts; every legacy key has exactly one live target row, a reject or a
-// merge record (key sets streamed sorted from both databases and merged, never
-// one query per row); money reconciled to the cent per row, per referenced
-// row and per currency ([[validate.money]] in the spec).
+// merge record, or (incremental runs) a cascade soft-delete, and every live
+// row's key is in the legacy database (key sets streamed sorted from both
+// databases and merged, never one query per row); the run's deleted count is
+// the rows it soft-deleted; money reconciled to the cent per row, per
+// referenced row and per currency ([[validate.money]] in the spec).
+// Full and incremental runs alike: the target's cumulative state (live rows,
+// earlier runs' rejects and cascades) is judged, since an incremental run's
+// counts cover only its change set.
 // Integrity: every reference remaps to the row the legacy key names (same
-// pass as the key sets), no orphan foreign key (the target catalog's and the
+// pass as the key sets), no orphan foreign key among live rows, a
+// soft-deleted parent counting as missing (the target catalog's and the
 // spec's references: the engine may load with the triggers off), unique
 // legacy ids, enum values in the spec's sets, and a random sample of rows per
 // entity re-read from the legacy database, transformed again by the engine's
@@ -18,8 +24,8 @@
 // Results carry legacy ids, entity and column names, counts and reason codes,
 // never patient data (DESIGN principle 7).
 //
-// Memory: one batch of streamed rows per check, the sample, and a run's
-// reject and merge ids of one entity; never a whole table.
+// Memory: one batch of streamed rows per check, the sample, and the reject,
+// cascade and merge ids of one entity (for money); never a whole table.
 // Threads: checks run on `concurrency` threads, each with its own connections.
 #pragma once
 

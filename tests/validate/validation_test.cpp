@@ -1,8 +1,10 @@
 // Validation on real PostgreSQL: a clean full run of a generated (dirty)
 // legacy database validates; then each tampering of the target is detected
-// and named by check, entity and legacy id.
+// and named by check, entity and legacy id. The same after an incremental
+// run over the legacy application's changes (inserts, updates, hard deletes).
 #include "validate/validation.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +12,7 @@
 #include <set>
 
 #include "generate/legacy_generator.h"
+#include "generate/mutator.h"
 #include "pipeline/migration.h"
 #include "schema/migrator.h"
 #include "support/pg_fixture.h"
@@ -296,6 +299,174 @@ TEST_F(ValidationTest, UnknownRunAndDryRunAreRefused) {
   o.run_id = 1;
   o.completeness = o.integrity = false;
   EXPECT_EQ(ValidateRun(o).status().code(), StatusCode::kInvalidArgument);
+}
+
+// After a full run, the legacy application's changes (generate --mutate) and
+// an incremental run that validates at its end. Each test has its own legacy
+// database, since each mutates it.
+class IncrementalValidationTest : public ValidationTest {
+ protected:
+  void SetUp() override {
+    inc_legacy_ = std::make_unique<TestDatabase>("vilegacy");
+    generate::GenerateOptions g;
+    g.url = inc_legacy_->url();
+    g.scale = generate::Scale::kTiny;
+    g.seed = 21;
+    g.truth_path = testing::MakeTempDir("vitruth") + "/truth.json";
+    auto generated = generate::GenerateLegacy(g);
+    ASSERT_TRUE(generated.ok()) << generated.status().message();
+    target_ = std::make_unique<TestDatabase>("vitarget");
+    auto init = schema::InitSchemas(target_->url(), {});
+    ASSERT_TRUE(init.ok()) << init.status().message();
+    full_ = Run("full");
+    ASSERT_EQ(full_.validation, "passed") << full_.validation_error;
+    generate::MutateOptions m;
+    m.url = inc_legacy_->url();
+    m.seed = 5;
+    m.fraction = 0.02;
+    m.truth_path = testing::MakeTempDir("vimutation") + "/mutation.json";
+    auto mutated = generate::MutateLegacy(m);
+    ASSERT_TRUE(mutated.ok()) << mutated.status().message();
+    inc_ = Run("incremental");
+  }
+
+  pipeline::MigrationSummary Run(const std::string& type) {
+    pipeline::MigrateOptions o;
+    o.legacy_url = inc_legacy_->url();
+    o.target_url = target_->url();
+    o.type = type;
+    o.batch_size = 500;
+    o.max_concurrency = 2;
+    o.log_dir = "";
+    auto s = pipeline::RunMigration(o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (!s.ok()) return {};
+    EXPECT_EQ(s->state, "succeeded") << s->error;
+    return *s;
+  }
+
+  ValidationResult ValidateIncremental(int sample_size = 0) {
+    ValidateOptions o;
+    o.legacy_url = inc_legacy_->url();
+    o.target_url = target_->url();
+    o.run_id = inc_.run_id;
+    o.sample_size = sample_size;
+    o.concurrency = 2;
+    auto v = ValidateRun(o);
+    EXPECT_TRUE(v.ok()) << v.status().message();
+    return v.ok() ? *v : ValidationResult{};
+  }
+
+  // An order the incremental run soft-deleted because its key left the
+  // legacy database (not a cascade).
+  std::string VanishedOrder() {
+    return Pick(fmt::format(
+        "SELECT legacy_id::text FROM public.orders o WHERE deleted_at IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM medmigrate.warnings w WHERE w.run_id = {} AND w.entity = 'orders' AND "
+        "w.legacy_id = o.legacy_id::text) ORDER BY legacy_id LIMIT 1",
+        inc_.run_id));
+  }
+
+  std::unique_ptr<TestDatabase> inc_legacy_;
+  pipeline::MigrationSummary full_, inc_;
+};
+
+TEST_F(IncrementalValidationTest, IncrementalRunPassesAtItsEndAndOnItsOwn) {
+  EXPECT_EQ(inc_.type, "incremental");
+  EXPECT_EQ(inc_.validation, "passed") << inc_.validation_error;
+  EXPECT_GT(inc_.validation_id, 0);
+  ValidationResult v = ValidateIncremental(1000);
+  EXPECT_TRUE(v.passed) << ::testing::PrintToString(Failed(v));
+  // The target's whole state was judged, not only the run's change set.
+  const CheckResult& k = Find(v, "key_sets", "orders");
+  pg::Connection legacy = inc_legacy_->Connect();
+  EXPECT_EQ(k.details["legacy_rows"], QueryInt(legacy, "SELECT count(*) FROM dispatch_order"));
+  EXPECT_GT(k.details["deleted"].get<int64_t>(), 0);
+  EXPECT_GT(k.details["cascaded"].get<int64_t>(), 0);
+  // The run's deletes are the rows it soft-deleted.
+  const CheckResult& d = Find(v, "deletes", "orders");
+  EXPECT_TRUE(d.passed);
+  int64_t deleted = 0;
+  for (const auto& e : inc_.entities) {
+    if (e.entity == "orders") deleted = e.deleted;
+  }
+  EXPECT_GT(deleted, 0);
+  EXPECT_EQ(d.details["run_deleted"], deleted);
+  EXPECT_EQ(d.details["soft_deleted_in_run"], deleted);
+  EXPECT_GT(Find(v, "sample", "orders").checked, 0);
+  // The full run, validated now, meets the incremental run's deletes and
+  // cascades in the target: they account for its rows too.
+  ValidateOptions o;
+  o.legacy_url = inc_legacy_->url();
+  o.target_url = target_->url();
+  o.run_id = full_.run_id;
+  o.sample_size = 0;
+  auto full = ValidateRun(o);
+  ASSERT_OK(full);
+  EXPECT_TRUE(full->passed) << ::testing::PrintToString(Failed(*full));
+  // A second incremental run over the unchanged legacy database validates too.
+  pipeline::MigrationSummary again = Run("incremental");
+  EXPECT_EQ(again.validation, "passed") << again.validation_error;
+}
+
+TEST_F(IncrementalValidationTest, SoftDeletedRowBroughtBackIsNamed) {
+  std::string id = VanishedOrder();
+  Tamper("UPDATE public.orders SET deleted_at = NULL WHERE legacy_id = " + id);
+  ValidationResult v = ValidateIncremental();
+  EXPECT_FALSE(v.passed);
+  const CheckResult& k = Find(v, "key_sets", "orders");
+  EXPECT_EQ(k.failures, 1);
+  EXPECT_THAT(k.examples, Contains(id));
+  EXPECT_EQ(k.details["failures_by_kind"]["not_in_legacy"], 1);
+  const CheckResult& d = Find(v, "deletes", "orders");
+  EXPECT_FALSE(d.passed);
+  EXPECT_THAT(Find(v, "money_rows", "orders").examples, Contains(id));
+}
+
+TEST_F(IncrementalValidationTest, LiveRowSoftDeletedIsNamed) {
+  std::string id = Pick(
+      "SELECT legacy_id::text FROM public.products WHERE deleted_at IS NULL ORDER BY legacy_id "
+      "OFFSET 11 LIMIT 1");
+  Tamper("UPDATE public.products SET deleted_at = now() WHERE legacy_id = " + id);
+  ValidationResult v = ValidateIncremental();
+  EXPECT_FALSE(v.passed);
+  const CheckResult& k = Find(v, "key_sets", "products");
+  EXPECT_EQ(k.failures, 1);
+  EXPECT_THAT(k.examples, Contains(id));
+  EXPECT_EQ(k.details["failures_by_kind"]["deleted_but_in_legacy"], 1);
+  EXPECT_THAT(Find(v, "money_rows", "products").examples, Contains(id));
+}
+
+TEST_F(IncrementalValidationTest, OneCentOnAnUpdatedOrderIsNamed) {
+  // An order the incremental run updated.
+  std::string id = Pick(fmt::format(
+      "SELECT (i.image ->> 'legacy_id') FROM medmigrate.row_images i WHERE i.run_id = {} AND "
+      "i.tbl = 'public.orders' AND i.op = 'update' AND i.image ->> 'deleted_at' IS NULL AND "
+      "EXISTS (SELECT 1 FROM public.orders o WHERE o.id = (i.key ->> 'id')::uuid AND "
+      "o.deleted_at IS NULL AND o.total_price IS NOT NULL) ORDER BY 1 LIMIT 1",
+      inc_.run_id));
+  Tamper("UPDATE public.orders SET total_price = total_price + 0.01 WHERE legacy_id = " + id);
+  ValidationResult v = ValidateIncremental();
+  EXPECT_EQ(Failed(v), (std::set<std::string>{"money_rows/orders", "money_per_currency/orders"}));
+  const CheckResult& m = Find(v, "money_rows", "orders");
+  EXPECT_EQ(m.failures, 1);
+  EXPECT_THAT(m.examples, Contains(id));
+}
+
+TEST_F(IncrementalValidationTest, CascadedChildBroughtBackIsAnOrphan) {
+  // An order soft-deleted because its patient was: brought back, it points
+  // at a soft-deleted patient.
+  std::string id = Pick(fmt::format(
+      "SELECT legacy_id FROM medmigrate.warnings WHERE run_id = {} AND entity = 'orders' AND "
+      "reason = 'parent_deleted' ORDER BY legacy_id LIMIT 1",
+      inc_.run_id));
+  Tamper("UPDATE public.orders SET deleted_at = NULL WHERE legacy_id = " + id);
+  ValidationResult v = ValidateIncremental();
+  EXPECT_FALSE(v.passed);
+  const CheckResult& f = Find(v, "foreign_keys", "orders");
+  EXPECT_FALSE(f.passed);
+  EXPECT_THAT(f.examples, Contains(id));
+  EXPECT_FALSE(Find(v, "deletes", "orders").passed);
 }
 
 }  // namespace
