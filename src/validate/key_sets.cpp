@@ -323,8 +323,10 @@ Result<std::vector<CheckResult>> CheckKeySets(const CheckContext& ctx, const spe
     ++legacy_rows;
     deleted_here += t->dead_here;
     // Soft-deleted by this run although still in the legacy database: only
-    // a cascade from a deleted parent (recorded by this run) may do that.
-    if (t->dead_here > 0 && t->live == 0 && !t->cascaded_here) {
+    // a cascade from a deleted parent (recorded by this run), a reject by
+    // this run of a row loaded earlier, or a merge in force may do that.
+    if (t->dead_here > 0 && t->live == 0 && !t->cascaded_here && !t->rejected_here &&
+        !t->merged) {
       del_failures.Add(l->key.Text(), "deleted_but_in_legacy");
     }
     if (t->live > 1) {
