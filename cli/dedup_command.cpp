@@ -29,6 +29,7 @@ namespace {
 
 struct EvaluateFlags {
   std::string febrl;
+  std::string truth;  // with --legacy-url: a generated database's ground truth
   bool without_ssn = false;
   bool json = false;
 };
@@ -128,6 +129,43 @@ Status RunEvaluateFebrl(const EvaluateFlags& flags) {
   MM_ASSIGN_OR_RETURN(std::string text, ReadFile(flags.febrl));
   MM_ASSIGN_OR_RETURN_PREPEND(dedup::FebrlData data, dedup::ParseFebrl(text), flags.febrl);
   Report(data.records, data.person, !flags.without_ssn, flags.json, flags.febrl);
+  return Status::Ok();
+}
+
+// The generator's database and ground truth: every patient of the [dedup]
+// source, the same person where the truth puts them in one duplicate cluster.
+Status RunEvaluateGenerated(const Context& ctx, const EvaluateFlags& flags) {
+  MM_ASSIGN_OR_RETURN(std::string text, ReadFile(flags.truth));
+  nlohmann::json truth = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!truth.is_object() || !truth.contains("duplicate_clusters") ||
+      !truth["duplicate_clusters"].is_array()) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: not a ground truth of 'medmigrate generate' (no duplicate_clusters array)",
+        flags.truth));
+  }
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, spec::DefaultSpec());
+  MM_ASSIGN_OR_RETURN(DatabaseUrl legacy_url, ResolveUrl(ctx, DatabaseRole::kLegacy));
+  MM_ASSIGN_OR_RETURN(auto snapshot, extract::SharedSnapshot::Export(legacy_url.url));
+  MM_ASSIGN_OR_RETURN(extract::LegacyReader reader,
+                      extract::LegacyReader::Open(legacy_url.url, snapshot.get()));
+  MM_ASSIGN_OR_RETURN(std::vector<dedup::PersonRecord> records,
+                      pipeline::ReadDedupRecords(reader, spec.dedup));
+  std::map<int64_t, int64_t> cluster_of;
+  for (size_t c = 0; c < truth["duplicate_clusters"].size(); ++c) {
+    const auto& ids = truth["duplicate_clusters"][c]["patient_ids"];
+    if (!ids.is_array()) continue;
+    for (const auto& id : ids) {
+      if (id.is_number_integer()) cluster_of[id.get<int64_t>()] = static_cast<int64_t>(c);
+    }
+  }
+  std::vector<int64_t> person;
+  person.reserve(records.size());
+  const int64_t offset = static_cast<int64_t>(truth["duplicate_clusters"].size());
+  for (const dedup::PersonRecord& r : records) {
+    auto it = cluster_of.find(r.id);
+    person.push_back(it != cluster_of.end() ? it->second : offset + r.id);
+  }
+  Report(records, person, /*with_id_too=*/false, flags.json, "generated " + spec.dedup.entity);
   return Status::Ok();
 }
 
@@ -372,14 +410,26 @@ void AddDedupCommand(CLI::App& app, Context& ctx) {
       "Measure the matcher on data with known answers: pairwise precision, recall and F1 at the "
       "merge threshold and at p >= 0.5, blocking recall, review band and speed (counts and "
       "ratios only)");
-  evaluate
-      ->add_option("--febrl", eval.febrl,
-                   "A file in the FEBRL format (rec_id rec-<N>-org / rec-<N>-dup-<K> gives "
-                   "the answer); evaluated with and without soc_sec_id")
-      ->required();
+  evaluate->add_option("--febrl", eval.febrl,
+                       "A file in the FEBRL format (rec_id rec-<N>-org / rec-<N>-dup-<K> gives "
+                       "the answer); evaluated with and without soc_sec_id");
+  evaluate->add_option("--truth", eval.truth,
+                       "Instead of --febrl: the ground-truth JSON of 'medmigrate generate'; the "
+                       "patients are read from the legacy database (--legacy-url) through the "
+                       "spec's [dedup] source");
+  AddDatabaseOptions(evaluate, ctx, /*legacy=*/true, /*target=*/false);
   evaluate->add_flag("--without-ssn", eval.without_ssn, "Only the evaluation without soc_sec_id");
   evaluate->add_flag("--json", eval.json, "Print as JSON");
-  evaluate->callback([&ctx] { RunCommand(ctx, [&]() { return RunEvaluateFebrl(eval); }); });
+  evaluate->callback([&ctx] {
+    RunCommand(ctx, [&]() -> Status {
+      if (eval.febrl.empty() == eval.truth.empty()) {
+        return Status::InvalidArgument(
+            "say what to evaluate: --febrl FILE, or --truth FILE with the generated legacy "
+            "database");
+      }
+      return eval.febrl.empty() ? RunEvaluateGenerated(ctx, eval) : RunEvaluateFebrl(eval);
+    });
+  });
 
   auto spec_option = [](CLI::App* c) {
     c->add_option("--spec", review.spec_path, "Mapping spec file (default: the built-in MDW one)");

@@ -58,9 +58,10 @@ bool ParseKey(std::string_view s, int64_t* key) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-// Reads the records of the spec's dedup source, in key order.
-Result<std::vector<PersonRecord>> ReadRecords(extract::LegacyReader& reader,
-                                              const spec::DedupSpec& d) {
+}  // namespace
+
+Result<std::vector<PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader,
+                                                   const spec::DedupSpec& d) {
   Result<std::vector<std::string>> named = reader.Columns(d.source);
   if (!named.ok()) return named.status().Prepend("[dedup] source");
   const std::vector<std::string>& columns = *named;
@@ -102,6 +103,8 @@ Result<std::vector<PersonRecord>> ReadRecords(extract::LegacyReader& reader,
   if (!s.ok()) return s.Prepend("[dedup] source");
   return records;
 }
+
+namespace {
 
 std::string Key(int64_t k) { return std::to_string(k); }
 
@@ -161,7 +164,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
   }
 
-  MM_ASSIGN_OR_RETURN(std::vector<PersonRecord> records, ReadRecords(reader, d));
+  MM_ASSIGN_OR_RETURN(std::vector<PersonRecord> records, ReadDedupRecords(reader, d));
   result.records = static_cast<int64_t>(records.size());
 
   // What reviewers and earlier runs decided.

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "dedup/person_record.h"
 #include "extract/legacy_reader.h"
 #include "pg/connection.h"
 #include "spec/mapping_spec.h"
@@ -52,6 +53,11 @@ struct DedupPhaseResult {
   double pairs_per_second = 0;
   double seconds = 0;
 };
+
+// The person records of the spec's [dedup] source in the reader's snapshot,
+// in key order (id and age rank: the key). Patient data: never log them.
+Result<std::vector<dedup::PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader,
+                                                          const spec::DedupSpec& dedup);
 
 Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connection& target,
                                        const spec::MappingSpec& spec,

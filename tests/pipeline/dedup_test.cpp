@@ -38,6 +38,7 @@ class DedupMigrationTest : public ::testing::Test {
     g.truth_path = testing::MakeTempDir("truth") + "/truth.json";
     ASSERT_TRUE(generate::GenerateLegacy(g).ok());
     truth_ = nlohmann::json::parse(std::ifstream(g.truth_path));
+    truth_path_ = g.truth_path;
     target_ = std::make_unique<TestDatabase>("target");
     auto r = schema::InitSchemas(target_->url(), {});
     ASSERT_TRUE(r.ok()) << r.status().message();
@@ -97,6 +98,7 @@ class DedupMigrationTest : public ::testing::Test {
   std::unique_ptr<TestDatabase> legacy_;
   std::unique_ptr<TestDatabase> target_;
   nlohmann::json truth_;
+  std::string truth_path_;
 };
 
 TEST_F(DedupMigrationTest, FullRunMergesInjectedDuplicatesAndRedirectsEveryReference) {
@@ -257,6 +259,15 @@ TEST_F(DedupMigrationTest, CliReviewCommandsAndClearErrors) {
   EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.merges"), 0);
   EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.dedup_pairs"),
             figures["review_pairs"].get<int64_t>());
+
+  // The matcher against the generator's ground truth, counts and ratios only.
+  auto eval = testing::RunMedmigrate(
+      {"dedup", "evaluate", "--truth", truth_path_, "--legacy-url", legacy_->url(), "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto measured = nlohmann::json::parse(eval.out)["without_national_id"];
+  EXPECT_GE(measured["automatic_merges"]["precision"].get<double>(), 0.99);
+  EXPECT_GT(measured["automatic_merges"]["recall"].get<double>(), 0.5);
+  EXPECT_GT(measured["blocking_recall"].get<double>(), 0.9);
 
   auto list = testing::RunMedmigrate(args({"dedup", "list", "--json", "--limit", "3"}));
   ASSERT_EQ(list.exit_code, 0) << list.err;
