@@ -41,6 +41,7 @@ CREATE TABLE medmigrate.dedup_pairs (
     CHECK (survivor_legacy_id IN (legacy_id_a, legacy_id_b))
 );
 CREATE INDEX dedup_pairs_status_idx ON medmigrate.dedup_pairs (entity, status, probability DESC);
+CREATE INDEX dedup_pairs_first_run_idx ON medmigrate.dedup_pairs (first_run_id);
 
 CREATE TABLE medmigrate.dedup_phases (
     run_id          bigint NOT NULL REFERENCES medmigrate.runs (id) ON DELETE CASCADE,
