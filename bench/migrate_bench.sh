@@ -23,6 +23,8 @@ Options:
   --binary PATH      medmigrate binary (default build/medmigrate, built by `make build`)
   --no-build         do not run `make build` first
   --no-small         skip the small-scale RSS comparison run
+  --no-pipe          skip (b), the COPY pipe: no ratio (to re-measure medmigrate
+                     alone; the pipe's figure does not depend on medmigrate)
   --keep-running     leave the cluster running at the end (default: stop it)
   -h, --help         this help
 
@@ -39,6 +41,7 @@ DATA_DIR=build/bench-pg
 BIN=build/medmigrate
 BUILD=1
 SMALL=1
+PIPE=1
 KEEP_RUNNING=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     --binary) BIN=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-small) SMALL=0; shift ;;
+    --no-pipe) PIPE=0; shift ;;
     --keep-running) KEEP_RUNNING=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "migrate_bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -373,7 +377,7 @@ admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $MUT WI
 log "medmigrate migrate --type incremental $MUT -> bench_target"
 (cd "$WORK" && /usr/bin/time -v -o "$WORK/inc.time" \
    "$BIN" migrate --type incremental --legacy-url "$(url "$MUT")" --target-url "$(url bench_target)" \
-     --json --max-concurrency "$CONCURRENCY" >"$WORK/inc.json" 2>"$WORK/inc.stderr") || {
+     --json --no-validate --max-concurrency "$CONCURRENCY" >"$WORK/inc.json" 2>"$WORK/inc.stderr") || {
   tail -20 "$WORK/inc.stderr" >&2
   echo "migrate_bench.sh: incremental migrate failed (see $WORK/inc.stderr)" >&2
   exit 1
@@ -382,12 +386,15 @@ INC_SECS=$(wall_seconds "$WORK/inc.time")
 admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $MUT WITH (FORCE)" >/dev/null
 
 # (b) the pipe
-recreate_db bench_pipe
-"$BIN" init --target-url "$(url bench_pipe)" >/dev/null
-log "COPY pipe $LEGACY -> bench_pipe ($CONCURRENCY tables at once)"
-P0=$(now)
-run_pipe "$LEGACY" bench_pipe
-PIPE_SECS=$(elapsed "$P0" "$(now)")
+PIPE_SECS=""
+if [[ $PIPE == 1 ]]; then
+  recreate_db bench_pipe
+  "$BIN" init --target-url "$(url bench_pipe)" >/dev/null
+  log "COPY pipe $LEGACY -> bench_pipe ($CONCURRENCY tables at once)"
+  P0=$(now)
+  run_pipe "$LEGACY" bench_pipe
+  PIPE_SECS=$(elapsed "$P0" "$(now)")
+fi
 
 # (c) medmigrate at the small scale, for peak RSS as the scale grows
 if [[ $SMALL == 1 ]]; then
@@ -405,7 +412,8 @@ python3 - "$WORK" "$SCALE" "$SEED" "$CONCURRENCY" "$MM_SECS" "$MM_RSS_KB" "$MM_S
   "${SMALL_ROWS:-}" "${SMALL_SECS:-}" "${SMALL_RSS_KB:-}" "$INC_SECS" "$VAL_SECS" <<'EOF'
 import json, sys
 work, scale, seed, conc = sys.argv[1:5]
-mm_secs, mm_rss_kb, mm_state, pipe_secs = float(sys.argv[5]), int(sys.argv[6]), sys.argv[7], float(sys.argv[8])
+mm_secs, mm_rss_kb, mm_state = float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+pipe_secs = float(sys.argv[8]) if sys.argv[8] else None  # --no-pipe
 small_rows, small_secs, small_rss = sys.argv[9:12]
 mm = json.load(open(f"{work}/mm.json"))
 ents = {e["entity"]: e for e in mm["entities"]}
@@ -414,11 +422,14 @@ order = ["offices", "profiles", "projects", "workflow_templates", "workflow_temp
          "instruction_states"]
 pipe = {}
 for t in order:
+    if pipe_secs is None:
+        pipe[t] = (None, None)
+        continue
     n, secs = open(f"{work}/pipe.{t}").read().split()
     pipe[t] = (int(n), float(secs))
 mm_read = sum(e["read"] for e in ents.values())
 mm_loaded = sum(e["loaded"] for e in ents.values())
-pipe_loaded = sum(n for n, _ in pipe.values())
+pipe_loaded = sum(n or 0 for n, _ in pipe.values())
 mb = lambda kb: kb / 1024
 print()
 print(f"medmigrate bench: scale {scale}, seed {seed}, concurrency {conc}")
@@ -427,6 +438,9 @@ mismatches = []
 for t in order:
     e = ents.get(t, {"read": 0, "loaded": 0, "rejected": 0, "seconds": 0.0})
     n, secs = pipe[t]
+    if n is None:
+        print(f"{t:<26}{e['read']:>11}{e['loaded']:>11}{e['rejected']:>9}{e['seconds']:>9.1f}{'-':>11}{'-':>9}")
+        continue
     flag = "" if n == e["loaded"] else "  <- differs"
     if flag:
         mismatches.append(f"{t}: medmigrate loaded {e['loaded']}, pipe {n}")
@@ -434,18 +448,27 @@ for t in order:
 print("(per-table seconds overlap: tables run in parallel; the pipe's include each table's ANALYZE, not the post-load steps)")
 print()
 print(f"medmigrate: {mm_read} rows read ({mm_loaded} loaded) in {mm_secs:.1f} s = {mm_read / mm_secs:,.0f} rows/s  [state {mm_state}]")
-print(f"COPY pipe:  {pipe_loaded} rows loaded in {pipe_secs:.1f} s = {pipe_loaded / pipe_secs:,.0f} rows/s (same legacy rows read: {mm_read / pipe_secs:,.0f} rows/s)")
-ratio = mm_secs / pipe_secs
-print(f"ratio medmigrate_time / pipe_time: {ratio:.2f}")
+dd = mm.get("dedup")
+if dd:
+    print(f"  of which dedup phase: {dd['records']} records, {dd['candidate_pairs']} candidate pairs, "
+          f"{dd['auto_merges']} merged automatically, {dd['review_pairs']} to review, {dd['seconds']:.1f} s")
+if pipe_secs is not None:
+    print(f"COPY pipe:  {pipe_loaded} rows loaded in {pipe_secs:.1f} s = {pipe_loaded / pipe_secs:,.0f} rows/s (same legacy rows read: {mm_read / pipe_secs:,.0f} rows/s)")
+    ratio = mm_secs / pipe_secs
+    print(f"ratio medmigrate_time / pipe_time: {ratio:.2f}")
+else:
+    ratio = None
+    print("COPY pipe: not measured (--no-pipe)")
 print(f"medmigrate peak RSS: {mb(mm_rss_kb):.1f} MB at scale {scale}")
 if small_rss:
     print(f"medmigrate peak RSS: {mb(int(small_rss)):.1f} MB at scale small ({int(small_rows)} rows in {float(small_secs):.1f} s)")
 for m in mismatches:
     print(f"warning: row counts differ: {m}")
-if not mismatches:
+if pipe_secs is not None and not mismatches:
     print(f"row counts: pipe equals medmigrate's loaded count on every table ({pipe_loaded})")
 peak = max(mm_rss_kb, int(small_rss) if small_rss else 0)
-print(f"target: end-to-end within 1.5x of the pipe: {'yes' if ratio <= 1.5 else 'no'} ({ratio:.2f})")
+if ratio is not None:
+    print(f"target: end-to-end within 1.5x of the pipe: {'yes' if ratio <= 1.5 else 'no'} ({ratio:.2f})")
 print(f"target: peak RSS under 256 MB: {'yes' if mb(peak) < 256 else 'no'} ({mb(peak):.1f} MB)")
 inc_secs = float(sys.argv[12])
 inc = json.load(open(f"{work}/inc.json"))
@@ -453,6 +476,8 @@ tot = lambda k: sum(e[k] for e in inc["entities"])
 print(f"incremental after 1% changed: {tot('read')} rows read, {tot('inserted')} inserted, "
       f"{tot('updated')} updated, {tot('unchanged')} unchanged, {tot('deleted')} deleted in "
       f"{inc_secs:.1f} s [state {inc['state']}]")
+if inc.get("dedup"):
+    print(f"  of which dedup phase: {inc['dedup']['seconds']:.1f} s")
 share = inc_secs / mm_secs
 print(f"target: incremental under 10% of the full run's time: {'yes' if share < 0.10 else 'no'} ({share:.1%})")
 val_secs = float(sys.argv[13])
