@@ -71,10 +71,17 @@ Result<EntityChanges> FindChanges(extract::LegacyReader& reader, pg::Connection&
   if (!entity.updated_at.empty()) {
     MM_ASSIGN_OR_RETURN(out.watermark, reader.Max(source, entity.updated_at));
   }
-  if (!q.incremental) return out;
+  if (!q.incremental) {
+    if (!q.full_deletes) return out;
+    MM_ASSIGN_OR_RETURN(pg::QueryResult held,
+                        target.Query(fmt::format("SELECT EXISTS (SELECT 1 FROM {})",
+                                                 Table(target, q.schema, entity.name))));
+    if (held.Get(0, 0) != "t") return out;
+  }
+  out.deletes = true;
 
   std::vector<int64_t> changed;
-  if (entity.changes == spec::ChangeDetection::kUpdatedAt) {
+  if (q.incremental && entity.changes == spec::ChangeDetection::kUpdatedAt) {
     if (!q.previous_watermark) {
       return Status::FailedPrecondition(fmt::format(
           "{}: no succeeded run recorded its updated_at watermark: run a full migration first",
@@ -91,7 +98,7 @@ Result<EntityChanges> FindChanges(extract::LegacyReader& reader, pg::Connection&
       changed.push_back(k);
     }
   }
-  out.keyed = entity.changes != spec::ChangeDetection::kHash;
+  out.keyed = q.incremental && entity.changes != spec::ChangeDetection::kHash;
 
   // Exploded rows have text legacy ids and follow their parent's deletes
   // through their reference to it.
@@ -101,7 +108,10 @@ Result<EntityChanges> FindChanges(extract::LegacyReader& reader, pg::Connection&
   }
 
   // Merge the source's keys with the target's: new keys and vanished rows.
-  MM_ASSIGN_OR_RETURN(std::vector<int64_t> settled, SettledKeys(target, entity.name));
+  std::vector<int64_t> settled;
+  if (q.incremental) {
+    MM_ASSIGN_OR_RETURN(settled, SettledKeys(target, entity.name));
+  }
   std::vector<int64_t> fresh;
   MM_RETURN_IF_ERROR(reader.BeginKeys(source, ""));
   TargetKeyStream t(&target);
@@ -113,7 +123,7 @@ Result<EntityChanges> FindChanges(extract::LegacyReader& reader, pg::Connection&
   MM_ASSIGN_OR_RETURN(bool lmore, reader.NextKey(&lk));
   MM_ASSIGN_OR_RETURN(bool tmore, t.Next(&tk, &deleted));
   auto add_new = [&](int64_t k) {
-    if (!std::binary_search(settled.begin(), settled.end(), k)) fresh.push_back(k);
+    if (q.incremental && !std::binary_search(settled.begin(), settled.end(), k)) fresh.push_back(k);
   };
   while (lmore || tmore) {
     if (lmore && (!tmore || lk < tk)) {

@@ -11,7 +11,8 @@
 // Every mode also takes up the keys the target has never held (nor rejected,
 // nor merged), found by merging the sorted legacy keys with the target's
 // legacy ids; the same merge finds the live target rows whose key left the
-// source, which are soft-deleted (deleted_at), never removed.
+// source, which are soft-deleted (deleted_at), never removed. A full run into
+// a table that holds rows already merges the keys too, for the deletes only.
 //
 // Capture: a row trigger (medmigrate.capture_row, tracking 0005) on every
 // table a run writes records insert/update/delete images in
@@ -39,12 +40,19 @@ struct EntityChanges {
   std::vector<int64_t> keys;
   // Live target rows whose legacy key is no longer in the source.
   std::vector<int64_t> vanished;
+  // ApplyDeletes runs once the entity is loaded: incremental runs, and full
+  // runs into a table that already held rows (`vanished` is found then too).
+  bool deletes = false;
   // The greatest updated_at under the snapshot (entities with one).
   std::optional<std::string> watermark;
 };
 
 struct ChangeQuery {
   bool incremental = false;
+  // Full runs: find the vanished keys of a table that holds rows already (a
+  // full run over an earlier one soft-deletes what left the source, as an
+  // incremental run does). Off for dry runs, which delete nothing.
+  bool full_deletes = false;
   std::optional<std::string> previous_watermark;  // updated_at entities, incremental runs
   int overlap_seconds = 300;
   std::string schema = "public";                  // of the target tables

@@ -315,8 +315,9 @@ class Worker {
 
   pg::Connection& target() { return target_; }
 
-  // Soft-deletes what left the source (incremental runs), once the entity's
-  // chunks are loaded.
+  // Soft-deletes what left the source (incremental runs, and full runs over
+  // earlier ones), once the entity's chunks are loaded. Safe to repeat: rows
+  // already soft-deleted are left alone, so a resumed run applies it again.
   Result<DeleteCounts> Deletes(const spec::EntitySpec& entity) {
     auto it = ctx_->changes.find(entity.name);
     static const std::vector<int64_t> kNone;
@@ -491,7 +492,8 @@ void WorkerLoop(RunContext& ctx) {
       std::lock_guard<std::mutex> lock(sh.mu);
       last_chunk = --sh.open_chunks[entity] == 0;
     }
-    if (s.ok() && last_chunk && ctx.incremental) {
+    auto changes = ctx.changes.find(entity);
+    if (s.ok() && last_chunk && changes != ctx.changes.end() && changes->second.deletes) {
       Result<DeleteCounts> d = worker.Deletes(*ctx.spec->Find(entity));
       if (d.ok()) {
         std::lock_guard<std::mutex> lock(sh.mu);
@@ -708,6 +710,7 @@ Status FindAllChanges(RunContext& ctx) {
           [&]() -> Status {
             ChangeQuery q;
             q.incremental = ctx.incremental;
+            q.full_deletes = !ctx.options->dry_run;
             q.overlap_seconds = o.overlap_seconds;
             if (ctx.incremental && !e.updated_at.empty()) {
               MM_ASSIGN_OR_RETURN(q.previous_watermark, PreviousWatermark(target, e.name));
@@ -1083,6 +1086,14 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
         ++open;
       }
       shared.open_chunks[e->name] = open;
+      if (open == 0 && changes.deletes) {
+        // Resuming after the entity's last chunk: the run may have stopped
+        // before its deletes committed.
+        Result<DeleteCounts> d = ApplyDeletes(control, *e, changes.vanished, ctx.run_id, ctx.schema);
+        if (!d.ok()) return finish("failed", d.status().Prepend("delete." + e->name));
+        p.deleted += d->deleted;
+        p.warnings += d->warnings;
+      }
       if (open == 0) {
         shared.complete.insert(e->name);
         p.state = "succeeded";

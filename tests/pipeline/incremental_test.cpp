@@ -59,16 +59,11 @@ class IncrementalTest : public ::testing::Test {
     return o;
   }
 
-  // `valid`: the end-of-run validation must pass.
-  MigrationSummary Run(const TestDatabase& target, const std::string& type = "full",
-                       bool valid = true) {
+  MigrationSummary Run(const TestDatabase& target, const std::string& type = "full") {
     MigrationSummary s = RunSucceeding(Options(target, type));
     // Every run, full or incremental, is proven at its end.
-    if (valid) {
-      EXPECT_EQ(s.validation, "passed")
-          << type << " " << s.run_id << s.validation_error << " "
-          << FailedChecks(target, s.validation_id);
-    }
+    EXPECT_EQ(s.validation, "passed") << type << " " << s.run_id << s.validation_error << " "
+                                      << FailedChecks(target, s.validation_id);
     return s;
   }
 
@@ -172,6 +167,39 @@ TEST_F(IncrementalTest, AfterMutationEqualsAFreshFullMigrationAndSoftDeletesTheD
   for (const auto& [table, hash] : before) EXPECT_EQ(after[table], hash) << table;
 }
 
+// A full run over an earlier one soft-deletes what left the source, as an
+// incremental run does: otherwise those rows stay live and its validation
+// finds them missing from the legacy database.
+TEST_F(IncrementalTest, FullRunOverAnEarlierOneSoftDeletesTheDeletedKeys) {
+  auto target = NewTarget();
+  Run(*target);
+  pg::Connection t = target->Connect();
+  auto order_ids = [&](const std::string& where) {
+    std::set<int64_t> ids;
+    auto r = t.Query("SELECT legacy_id FROM orders WHERE " + where);
+    EXPECT_TRUE(r.ok());
+    for (int i = 0; r.ok() && i < r->rows(); ++i) ids.insert(r->GetInt(i, 0));
+    return ids;
+  };
+  std::set<int64_t> loaded = order_ids("true");
+  nlohmann::json truth = Mutate(6);
+  MigrationSummary again = Run(*target);  // validation passes
+  EXPECT_EQ(again.type, "full");
+  ExpectEqualsFreshFullMigration(t);
+
+  std::set<int64_t> soft = order_ids("deleted_at IS NOT NULL");
+  int64_t deleted_loaded = 0;
+  for (const auto& id : truth["deleted"]["dispatch_order"]) {
+    if (!loaded.count(id.get<int64_t>())) continue;
+    ++deleted_loaded;
+    EXPECT_TRUE(soft.count(id.get<int64_t>())) << id;
+  }
+  EXPECT_GT(deleted_loaded, 0);
+  // Also the orders whose patient left (rejected now, so retired).
+  EXPECT_EQ(Count(again, "orders", &track::EntityCounts::deleted), static_cast<int64_t>(soft.size()));
+  EXPECT_GT(Count(again, "patients", &track::EntityCounts::deleted), 0);
+}
+
 TEST_F(IncrementalTest, RowsWrittenDuringARunAreInThatRunOrTheNext) {
   auto target = NewTarget();
   Run(*target);
@@ -246,10 +274,10 @@ TEST_F(IncrementalTest, RollbackOfAnIncrementalAndOfAFullRunRestoresTheTarget) {
   // A full run over a loaded target (updates captured), rolled back.
   auto before_second = TargetHashes(t, false, /*exact=*/true);
   Mutate(10);
-  // A full run does not soft-delete what the legacy database lost (an
-  // incremental run does), so its validation names those live rows.
-  MigrationSummary second = Run(*target, "full", /*valid=*/false);
-  EXPECT_EQ(second.validation, "failed");
+  // It soft-deletes what the legacy database lost, as an incremental run
+  // does; the rollback brings those rows back too.
+  MigrationSummary second = Run(*target);
+  EXPECT_GT(Count(second, "orders", &track::EntityCounts::deleted), 0);
   ASSERT_OK(RollbackRun(target->url(), second.run_id).status());
   auto back = TargetHashes(t, false, /*exact=*/true);
   for (const auto& [table, hash] : before_second) EXPECT_EQ(back[table], hash) << table;
