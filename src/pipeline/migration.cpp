@@ -1097,6 +1097,9 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
       if (open == 0) {
         shared.complete.insert(e->name);
         p.state = "succeeded";
+        // It may have failed after its last chunk (its deletes) last time.
+        Status marked = store.SetEntityState(ctx.run_id, e->name, "succeeded");
+        if (!marked.ok()) return finish("failed", marked);
       }
     }
     shared.taken.assign(shared.chunks.size(), false);

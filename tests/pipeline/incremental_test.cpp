@@ -200,6 +200,46 @@ TEST_F(IncrementalTest, FullRunOverAnEarlierOneSoftDeletesTheDeletedKeys) {
   EXPECT_GT(Count(again, "patients", &track::EntityCounts::deleted), 0);
 }
 
+// An entity's deletes commit after its last chunk: a run that stops in
+// between (here the target refuses the deletes once) and is resumed applies
+// them then, so the target still equals a fresh full migration.
+TEST_F(IncrementalTest, ResumedAfterTheLastChunkBeforeTheDeletesAppliesThem) {
+  auto target = NewTarget();
+  Run(*target);
+  pg::Connection t = target->Connect();
+  Mutate(7);
+  // Refuses the soft-delete of vanished orders (ApplyDeletes' statement; the
+  // loader soft-deletes rows it rejects with another one).
+  ASSERT_OK(t.Exec(R"sql(
+    CREATE FUNCTION public.refuse_deletes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.deleted_at IS NOT NULL AND OLD.deleted_at IS NULL
+         AND current_query() LIKE '%legacy_id = ANY%' THEN
+        RAISE EXCEPTION 'deletes refused by the test';
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_deletes BEFORE UPDATE ON public.orders
+      FOR EACH ROW EXECUTE FUNCTION public.refuse_deletes();
+    -- Workers load with session_replication_role = replica.
+    ALTER TABLE public.orders ENABLE ALWAYS TRIGGER refuse_deletes)sql"));
+  ASSERT_OK_AND_ASSIGN(MigrationSummary stopped, RunMigration(Options(*target, "incremental")));
+  ASSERT_EQ(stopped.state, "failed");
+  EXPECT_NE(stopped.error.find("delete.orders"), std::string::npos) << stopped.error;
+  EXPECT_EQ(QueryInt(t, fmt::format("SELECT count(*) FROM medmigrate.checkpoints WHERE run_id = {} "
+                                    "AND entity = 'orders' AND NOT done",
+                                    stopped.run_id)),
+            0);
+  ASSERT_OK(t.Exec("DROP TRIGGER refuse_deletes ON public.orders"));
+
+  MigrateOptions resume = Options(*target, "incremental");
+  resume.resume = stopped.run_id;
+  MigrationSummary resumed = RunSucceeding(resume);
+  EXPECT_EQ(resumed.validation, "passed") << FailedChecks(*target, resumed.validation_id);
+  EXPECT_GT(Count(resumed, "orders", &track::EntityCounts::deleted), 0);
+  ExpectEqualsFreshFullMigration(t);
+}
+
 TEST_F(IncrementalTest, RowsWrittenDuringARunAreInThatRunOrTheNext) {
   auto target = NewTarget();
   Run(*target);
