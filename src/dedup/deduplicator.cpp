@@ -17,13 +17,22 @@ double Since(std::chrono::steady_clock::time_point start) {
 
 DedupResult Deduplicate(const std::vector<PersonRecord>& input, const DedupOptions& options,
                         const std::vector<uint8_t>& only_new) {
-  DedupResult r;
-  auto t = std::chrono::steady_clock::now();
-  r.records = PrepareRecords(input);
-  r.stats.records = r.records.size();
-  r.stats.prepare_seconds = Since(t);
+  const auto t = std::chrono::steady_clock::now();
+  std::vector<PreparedRecord> prepared = PrepareRecords(input);
+  const double prepare_seconds = Since(t);
+  DedupResult r = Deduplicate(std::move(prepared), options, only_new);
+  r.stats.prepare_seconds = prepare_seconds;
+  return r;
+}
 
-  t = std::chrono::steady_clock::now();
+DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions& options,
+                        const std::vector<uint8_t>& only_new) {
+  DedupResult r;
+  r.records = std::move(records);
+  r.stats.records = r.records.size();
+
+  auto t = std::chrono::steady_clock::now();
+  {  // the blocker is freed before clustering
   const Blocker blocker(r.records, DefaultBlockingPasses(), options.max_block_size,
                         options.use_national_id);
   ModelOptions model_options = options.model;
@@ -51,6 +60,7 @@ DedupResult Deduplicate(const std::vector<PersonRecord>& input, const DedupOptio
   r.stats.candidate_pairs = compared;
   r.stats.pairs_per_second =
       r.stats.score_seconds > 0 ? double(compared) / r.stats.score_seconds : 0;
+  }
   std::sort(r.pairs.begin(), r.pairs.end(), [](const ScoredPair& x, const ScoredPair& y) {
     return x.a != y.a ? x.a < y.a : x.b < y.b;
   });
