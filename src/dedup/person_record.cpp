@@ -149,36 +149,11 @@ PackedText& PackedText::operator=(PackedText&& other) noexcept {
   return *this;
 }
 
-namespace {
-
-size_t LengthAt(const char* block, size_t slot) {
-  if (block[0] == 0) return static_cast<uint8_t>(block[1 + slot]);
-  uint32_t size = 0;
-  std::memcpy(&size, block + 1 + slot * sizeof(uint32_t), sizeof size);
-  return size;
-}
-
-size_t HeaderBytes(const char* block) {
-  return 1 + PackedText::kSlotCount * (block[0] == 0 ? 1 : sizeof(uint32_t));
-}
-
-}  // namespace
-
-std::string_view PackedText::Get(Slot slot) const {
-  if (block_ == nullptr) return {};
-  if (slot == kEmailLocal) return Get(kEmail).substr(0, LengthAt(block_, kEmailLocal));
-  size_t offset = HeaderBytes(block_);
-  for (size_t f = 0; f < slot; ++f) {
-    if (f != kEmailLocal) offset += LengthAt(block_, f);
-  }
-  return {block_ + offset, LengthAt(block_, slot)};
-}
-
 size_t PackedText::block_bytes() const {
   if (block_ == nullptr) return 0;
-  size_t bytes = HeaderBytes(block_);
+  size_t bytes = HeaderBytes();
   for (size_t f = 0; f < kSlotCount; ++f) {
-    if (f != kEmailLocal) bytes += LengthAt(block_, f);
+    if (f != kEmailLocal) bytes += Length(f);
   }
   return bytes;
 }
