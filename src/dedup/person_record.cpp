@@ -158,17 +158,6 @@ size_t PackedText::block_bytes() const {
   return bytes;
 }
 
-std::array<char, 8> PreparedRecord::date_digits() const {
-  std::array<char, 8> d{};
-  int y = year;
-  for (int k = 3; k >= 0; --k, y /= 10) d[static_cast<size_t>(k)] = static_cast<char>('0' + y % 10);
-  d[4] = static_cast<char>('0' + month / 10);
-  d[5] = static_cast<char>('0' + month % 10);
-  d[6] = static_cast<char>('0' + day / 10);
-  d[7] = static_cast<char>('0' + day % 10);
-  return d;
-}
-
 PreparedRecord PrepareOne(const PersonRecord& in) {
   PreparedRecord r;
   r.id = in.id;

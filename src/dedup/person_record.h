@@ -74,9 +74,9 @@ class PackedText {
     if (block_ == nullptr) return {};
     const size_t size = Length(slot);
     if (size == 0) return {};  // most fields of most sources: no offset to add up
-    if (slot == kEmailLocal) return Get(kEmail).substr(0, size);
+    const size_t stored = slot == kEmailLocal ? kEmail : slot;  // the local part starts it
     size_t offset = HeaderBytes();
-    for (size_t f = 0; f < slot; ++f) {
+    for (size_t f = 0; f < stored; ++f) {
       if (f != kEmailLocal) offset += Length(f);
     }
     return {block_ + offset, size};
@@ -140,8 +140,16 @@ struct PreparedRecord {
   std::string_view national_id() const { return text.Get(PackedText::kNationalId); }
 
   bool has_date() const { return year != 0; }
-  // "YYYYMMDD" when known (has_date()), for the one-edit level.
-  std::array<char, 8> date_digits() const;
+  // "YYYYMMDD" when known (has_date()), for the one-edit level. Computed, not
+  // stored: inline, since many candidate pairs get that far.
+  std::array<char, 8> date_digits() const {
+    const unsigned y = static_cast<uint16_t>(year);  // 1..9999
+    const unsigned m = static_cast<uint8_t>(month);  // 0..99
+    const unsigned d = static_cast<uint8_t>(day);
+    auto digit = [](unsigned v) { return static_cast<char>('0' + v % 10); };
+    return {digit(y / 1000), digit(y / 100), digit(y / 10), digit(y),
+            digit(m / 10),   digit(m),       digit(d / 10), digit(d)};
+  }
 };
 
 // Prepares `records`, term frequencies counted over all of them. The result
