@@ -112,40 +112,63 @@ Blocker::Blocker(const std::vector<PreparedRecord>& records, std::vector<Blockin
   }
   passes_blocks_.resize(passes_.size());
   const size_t n = records.size();
+  // 12 bytes, not 16: the key in two halves. Alive for every record at the
+  // peak of the phase (all records and the earlier passes' block_of).
   struct Entry {
-    uint64_t key;
-    uint32_t index;
+    uint32_t key_high, key_low, index;
+    uint64_t key() const { return uint64_t{key_high} << 32 | key_low; }
   };
   std::vector<Entry> entries;
+  entries.reserve(n);  // not doubled past n
   for (size_t p = 0; p < passes_.size(); ++p) {
     entries.clear();
     for (size_t i = 0; i < n; ++i) {
       const uint64_t key = Key(records[i], passes_[p], p);
-      if (key != 0) entries.push_back({key, static_cast<uint32_t>(i)});
+      if (key != 0) {
+        entries.push_back({static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key),
+                           static_cast<uint32_t>(i)});
+      }
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      return a.key != b.key ? a.key < b.key : a.index < b.index;
+      return a.key() != b.key() ? a.key() < b.key() : a.index < b.index;
     });
-    // Keep blocks of two records or more, up to max_block_size.
+    // Number the blocks of two records or more, up to max_block_size.
     PassBlocks& blocks = passes_blocks_[p];
     size_t begin = 0;
     while (begin < entries.size()) {
       size_t end = begin + 1;
-      while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
+      while (end < entries.size() && entries[end].key() == entries[begin].key()) ++end;
       const size_t size = end - begin;
       if (size > 1 && size <= max_block_size) {
         if (blocks.block_of.empty()) blocks.block_of.assign(n, 0);
-        for (size_t k = begin; k < end; ++k) {
-          blocks.members.push_back(entries[k].index);
-          blocks.block_of[entries[k].index] = static_cast<uint32_t>(blocks.block_ends.size() + 1);
-        }
-        blocks.block_ends.push_back(static_cast<uint32_t>(blocks.members.size()));
+        ++blocks.blocks;
+        for (size_t k = begin; k < end; ++k) blocks.block_of[entries[k].index] = blocks.blocks;
         pair_bound_ += size * (size - 1) / 2;
       }
       begin = end;
     }
-    blocks.members.shrink_to_fit();
-    blocks.block_ends.shrink_to_fit();
+  }
+}
+
+void Blocker::BlockMembers(size_t p, std::vector<uint32_t>* members,
+                           std::vector<uint32_t>* ends) const {
+  const PassBlocks& blocks = passes_blocks_[p];
+  // ends[b] counts block b's records first, then becomes its end.
+  ends->assign(blocks.blocks, 0);
+  for (const uint32_t b : blocks.block_of) {
+    if (b != 0) ++(*ends)[b - 1];
+  }
+  std::vector<uint32_t> next(blocks.blocks);
+  uint32_t total = 0;
+  for (uint32_t b = 0; b < blocks.blocks; ++b) {
+    next[b] = total;
+    total += (*ends)[b];
+    (*ends)[b] = total;
+  }
+  members->resize(total);
+  for (size_t i = 0; i < blocks.block_of.size(); ++i) {
+    const uint32_t b = blocks.block_of[i];
+    if (b != 0) (*members)[next[b - 1]++] = static_cast<uint32_t>(i);
   }
 }
 

@@ -5,14 +5,14 @@
 // that one pass misses (a typo in the surname) is still found by another.
 // A pair is produced once: by the first pass that blocks it.
 //
-// Memory: per pass that blocks anything, the block of each record (4 bytes)
-// and the records of its blocks (4 bytes each, and 4 per block); a pass that
-// blocks nothing (a source without addresses) costs nothing. Building sorts
-// one pass at a time: 16 bytes per record that has the pass's key, freed
-// before the next pass. A block larger than max_block_size is skipped in that
-// pass (a sentinel birth date shared by thousands), since it would cost
-// quadratic time and carry no evidence.
-// Thread-compatible: const methods may run concurrently.
+// Memory: per pass that blocks anything, the block of each record (4 bytes);
+// a pass that blocks nothing (a source without addresses) costs nothing.
+// Building sorts one pass at a time (12 bytes per record that has the pass's
+// key, freed on return); a call that goes through a pass's pairs rebuilds its
+// blocks' record lists for the call (4 bytes per record in a block). A block larger than
+// max_block_size is skipped in that pass (a sentinel birth date shared by thousands), since it
+// would cost quadratic time and carry no evidence. Thread-compatible: const methods may run
+// concurrently.
 #pragma once
 
 #include <algorithm>
@@ -87,11 +87,10 @@ class Blocker {
   size_t pass_count() const { return passes_.size(); }
 
  private:
-  // The blocks of one pass (records sharing a key; singletons and oversize
-  // blocks dropped), in key order, each block's records ascending.
+  // The blocks of one pass: records sharing a key, singletons and oversize
+  // blocks dropped, numbered in key order.
   struct PassBlocks {
-    std::vector<uint32_t> members;     // the records of every block, block after block
-    std::vector<uint32_t> block_ends;  // end of each block in members
+    uint32_t blocks = 0;
     // [record] 1 + the block holding it, 0: none. Equal and non-zero exactly
     // when the pass's keys are: enough for "blocked by an earlier pass".
     // Empty when the pass blocks nothing.
@@ -102,9 +101,15 @@ class Blocker {
     const std::vector<uint32_t>& of = passes_blocks_[q].block_of;
     return !of.empty() && of[i] != 0 && of[i] == of[j];
   }
-  // Calls f(x, y) for the positions x < y in members of every pair of a block.
+  // Calls f(i, j) for every pair of records in a block of pass `p`, block by
+  // block in key order, each block's records ascending: the order of a sort
+  // by (key, record), rebuilt from block_of (a counting sort, O(records)),
+  // so that no pass keeps its sorted records between calls.
   template <typename F>
-  static void ForEachBlockPair(const PassBlocks& blocks, F&& f);
+  void ForEachBlockPair(size_t p, F&& f) const;
+  // The records of pass p's blocks, block after block; (*ends)[b]: the end of
+  // block b in *members.
+  void BlockMembers(size_t p, std::vector<uint32_t>* members, std::vector<uint32_t>* ends) const;
 
   std::vector<BlockingPass> passes_;
   std::vector<PassBlocks> passes_blocks_;  // [pass]
@@ -112,11 +117,14 @@ class Blocker {
 };
 
 template <typename F>
-void Blocker::ForEachBlockPair(const PassBlocks& blocks, F&& f) {
+void Blocker::ForEachBlockPair(size_t p, F&& f) const {
+  std::vector<uint32_t> members;
+  std::vector<uint32_t> ends;
+  BlockMembers(p, &members, &ends);
   size_t begin = 0;
-  for (const uint32_t end : blocks.block_ends) {
+  for (const uint32_t end : ends) {
     for (size_t x = begin; x < end; ++x) {
-      for (size_t y = x + 1; y < end; ++y) f(x, y);
+      for (size_t y = x + 1; y < end; ++y) f(members[x], members[y]);
     }
     begin = end;
   }
@@ -129,11 +137,7 @@ void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
 
 template <typename F>
 void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& only) const {
-  const std::vector<uint32_t>& members = passes_blocks_[p].members;
-  ForEachBlockPair(passes_blocks_[p], [&](size_t x, size_t y) {
-    size_t i = members[x];
-    size_t j = members[y];
-    if (i > j) std::swap(i, j);
+  ForEachBlockPair(p, [&](size_t i, size_t j) {
     if (!only.empty() && !only[i] && !only[j]) return;
     for (size_t q = 0; q < p; ++q) {
       if (SameBlock(q, i, j)) return;
@@ -144,12 +148,7 @@ void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& 
 
 template <typename F>
 void Blocker::ForEachPairOfPass(size_t pass, F&& f) const {
-  const std::vector<uint32_t>& members = passes_blocks_[pass].members;
-  ForEachBlockPair(passes_blocks_[pass], [&](size_t x, size_t y) {
-    const size_t i = members[x];
-    const size_t j = members[y];
-    f(std::min(i, j), std::max(i, j));
-  });
+  ForEachBlockPair(pass, f);
 }
 
 }  // namespace medmigrate::dedup

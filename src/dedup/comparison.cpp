@@ -137,9 +137,8 @@ Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_natio
   // Crossed names (given and family swapped on one side): taken when both
   // crossed comparisons are close and together better than the straight ones.
   // Tried only when a straight name is poor and an initial matches crosswise.
-  if ((given > kNameJwHigh || family > kNameJwHigh) && !ag.empty() && !af.empty() &&
-      !bg.empty() && !bf.empty() &&
-      (ag[0] == bf[0] || af[0] == bg[0])) {
+  if ((given > kNameJwHigh || family > kNameJwHigh) && !ag.empty() && !af.empty() && !bg.empty() &&
+      !bf.empty() && (ag[0] == bf[0] || af[0] == bg[0])) {
     const uint8_t gc = CompareName(ag, bf, nullptr, nullptr);
     const uint8_t fc = CompareName(af, bg, nullptr, nullptr);
     if (gc != 0 && fc != 0 && gc <= kNameJwMid && fc <= kNameJwMid &&

@@ -73,6 +73,7 @@ void CountEqual(size_t n, Has&& has, Hash&& hash, Equal&& equal, std::vector<int
   };
   counts->assign(n, 0);
   std::vector<Entry> entries;
+  entries.reserve(n);  // not doubled past n (pages beyond those used stay untouched)
   for (size_t i = 0; i < n; ++i) {
     if (has(i)) entries.push_back({hash(i), static_cast<uint32_t>(i)});
   }
@@ -179,12 +180,12 @@ PreparedRecord PrepareOne(const PersonRecord& in) {
   const std::string postcode = NormalizeCode(in.postcode);
   const std::string national_id = NormalizeCode(in.national_id);
   const std::string_view fields[PackedText::kSlotCount] = {
-      given,  family,   email,    std::string_view(email).substr(0, local_size),
-      street_number, street, address_line2, locality, region, postcode, national_id};
+      given,         family,   email,         std::string_view(email).substr(0, local_size),
+      street_number, street,   address_line2, locality,
+      region,        postcode, national_id};
   r.text = PackedText(fields);
-  for (bool known :
-       {!given.empty(), !family.empty(), r.has_date(), r.sex != 0, !email.empty(),
-        !street.empty(), !postcode.empty(), !national_id.empty()}) {
+  for (bool known : {!given.empty(), !family.empty(), r.has_date(), r.sex != 0, !email.empty(),
+                     !street.empty(), !postcode.empty(), !national_id.empty()}) {
     r.completeness += known ? 1 : 0;
   }
   return r;
@@ -234,8 +235,7 @@ void CountTermFrequencies(std::vector<PreparedRecord>* records) {
   auto named = [&](size_t i) { return !given(i).empty() && !family(i).empty(); };
   CountEqual(
       n, named, [&](size_t i) { return Fnv1a(family(i), Fnv1a(given(i)) ^ 0x1f); },
-      [&](size_t i, size_t j) { return given(i) == given(j) && family(i) == family(j); },
-      &counts);
+      [&](size_t i, size_t j) { return given(i) == given(j) && family(i) == family(j); }, &counts);
   for (size_t i = 0; i < n; ++i) {
     if (named(i)) out[i].name_tf = tf(counts[i]);
   }

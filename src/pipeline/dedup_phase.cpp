@@ -328,22 +328,32 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     if (!s.ok()) return fail(s);
   }
   if (!o.dry_run && !review.empty()) {
-    std::string data;
-    for (const dedup::ScoredPair& p : review) {
-      int64_t a = key_of(p.a), b = key_of(p.b);
-      uint32_t s = dedup::ChooseSurvivor(prepared, {p.a, p.b});
-      auto [lo, hi] = PairOf(a, b);
-      std::string expl = ExplanationJson(matched.model.Explain(prepared[p.a], prepared[p.b])).dump();
-      data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\t", d.entity, lo, hi, key_of(s), p.probability);
-      AppendCopyTextEscaped(expl, &data);
-      data += fmt::format("\t{}\n", run.empty() ? "\\N" : run);
-    }
     Status s = target.Exec(
         "CREATE TEMP TABLE IF NOT EXISTS mm_dedup_pairs (entity text, a text, b text, survivor text, "
         "probability double precision, explanation jsonb, run bigint) ON COMMIT DROP");
+    if (s.ok()) s = target.BeginCopyIn("COPY pg_temp.mm_dedup_pairs FROM STDIN");
     if (s.ok()) {
-      s = target.BeginCopyIn("COPY pg_temp.mm_dedup_pairs FROM STDIN");
-      if (s.ok()) s = target.PutCopyData(data);
+      // Sent in pieces: the rows of 40,000 pairs with their explanations
+      // were 20 MB and more in one string, the phase's peak at large scale.
+      constexpr size_t kCopyChunk = 1 << 20;
+      std::string data;
+      for (const dedup::ScoredPair& p : review) {
+        int64_t a = key_of(p.a), b = key_of(p.b);
+        uint32_t survivor = dedup::ChooseSurvivor(prepared, {p.a, p.b});
+        auto [lo, hi] = PairOf(a, b);
+        std::string expl =
+            ExplanationJson(matched.model.Explain(prepared[p.a], prepared[p.b])).dump();
+        data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\t", d.entity, lo, hi, key_of(survivor),
+                            p.probability);
+        AppendCopyTextEscaped(expl, &data);
+        data += fmt::format("\t{}\n", run.empty() ? "\\N" : run);
+        if (data.size() >= kCopyChunk) {
+          s = target.PutCopyData(data);
+          if (!s.ok()) break;
+          data.clear();
+        }
+      }
+      if (s.ok() && !data.empty()) s = target.PutCopyData(data);
       if (s.ok()) s = target.EndCopyIn().status();
     }
     if (s.ok()) {
