@@ -20,10 +20,10 @@ uint64_t Key(const PreparedRecord& r, const BlockingPass& pass, size_t pass_inde
     uint64_t v = 0;
     switch (part) {
       case KeyPart::kGiven:
-        v = r.given.empty() ? 0 : Fnv1a(r.given);
+        v = r.given().empty() ? 0 : Fnv1a(r.given());
         break;
       case KeyPart::kFamily:
-        v = r.family.empty() ? 0 : Fnv1a(r.family);
+        v = r.family().empty() ? 0 : Fnv1a(r.family());
         break;
       case KeyPart::kGivenSoundex:
         v = r.given_soundex;
@@ -39,10 +39,10 @@ uint64_t Key(const PreparedRecord& r, const BlockingPass& pass, size_t pass_inde
         }
         break;
       case KeyPart::kGivenInitial:
-        v = r.given.empty() ? 0 : static_cast<uint8_t>(r.given[0]);
+        v = r.given().empty() ? 0 : static_cast<uint8_t>(r.given()[0]);
         break;
       case KeyPart::kFamilyInitial:
-        v = r.family.empty() ? 0 : static_cast<uint8_t>(r.family[0]);
+        v = r.family().empty() ? 0 : static_cast<uint8_t>(r.family()[0]);
         break;
       case KeyPart::kBirthYear:
         v = r.has_date() ? static_cast<uint64_t>(r.year) : 0;
@@ -56,22 +56,22 @@ uint64_t Key(const PreparedRecord& r, const BlockingPass& pass, size_t pass_inde
         }
         break;
       case KeyPart::kEmail:
-        v = r.email.empty() ? 0 : Fnv1a(r.email);
+        v = r.email().empty() ? 0 : Fnv1a(r.email());
         break;
       case KeyPart::kPostcode:
-        v = r.postcode.empty() ? 0 : Fnv1a(r.postcode);
+        v = r.postcode().empty() ? 0 : Fnv1a(r.postcode());
         break;
       case KeyPart::kStreetNumber:
-        v = r.street_number.empty() ? 0 : Fnv1a(r.street_number);
+        v = r.street_number().empty() ? 0 : Fnv1a(r.street_number());
         break;
       case KeyPart::kStreet:
-        v = r.street.empty() ? 0 : Fnv1a(r.street);
+        v = r.street().empty() ? 0 : Fnv1a(r.street());
         break;
       case KeyPart::kLocality:
-        v = r.locality.empty() ? 0 : Fnv1a(r.locality);
+        v = r.locality().empty() ? 0 : Fnv1a(r.locality());
         break;
       case KeyPart::kNationalId:
-        v = r.national_id.empty() ? 0 : Fnv1a(r.national_id);
+        v = r.national_id().empty() ? 0 : Fnv1a(r.national_id());
         break;
     }
     if (v == 0) return 0;
@@ -106,41 +106,69 @@ const std::vector<BlockingPass>& DefaultBlockingPasses() {
 }
 
 Blocker::Blocker(const std::vector<PreparedRecord>& records, std::vector<BlockingPass> passes,
-                 size_t max_block_size, bool use_national_id)
-    : n_(records.size()) {
+                 size_t max_block_size, bool use_national_id) {
   for (BlockingPass& p : passes) {
     if (use_national_id || !ReadsNationalId(p)) passes_.push_back(std::move(p));
   }
-  keys_.resize(passes_.size());
-  sorted_.resize(passes_.size());
+  passes_blocks_.resize(passes_.size());
+  const size_t n = records.size();
+  // 12 bytes, not 16: the key in two halves. Alive for every record at the
+  // peak of the phase (all records and the earlier passes' block_of).
+  struct Entry {
+    uint32_t key_high, key_low, index;
+    uint64_t key() const { return uint64_t{key_high} << 32 | key_low; }
+  };
+  std::vector<Entry> entries;
+  entries.reserve(n);  // not doubled past n
   for (size_t p = 0; p < passes_.size(); ++p) {
-    std::vector<uint64_t>& keys = keys_[p];
-    keys.resize(n_);
-    std::vector<Entry>& entries = sorted_[p];
-    for (size_t i = 0; i < n_; ++i) {
-      keys[i] = Key(records[i], passes_[p], p);
-      if (keys[i] != 0) entries.push_back({keys[i], static_cast<uint32_t>(i)});
+    entries.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t key = Key(records[i], passes_[p], p);
+      if (key != 0) {
+        entries.push_back({static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key),
+                           static_cast<uint32_t>(i)});
+      }
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      return a.key != b.key ? a.key < b.key : a.index < b.index;
+      return a.key() != b.key() ? a.key() < b.key() : a.index < b.index;
     });
-    // Drop oversize blocks, and singletons (they pair with nothing).
-    size_t out = 0;
+    // Number the blocks of two records or more, up to max_block_size.
+    PassBlocks& blocks = passes_blocks_[p];
     size_t begin = 0;
     while (begin < entries.size()) {
       size_t end = begin + 1;
-      while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
+      while (end < entries.size() && entries[end].key() == entries[begin].key()) ++end;
       const size_t size = end - begin;
-      if (size > max_block_size) {
-        for (size_t k = begin; k < end; ++k) keys[entries[k].index] = 0;
-      } else if (size > 1) {
-        for (size_t k = begin; k < end; ++k) entries[out++] = entries[k];
+      if (size > 1 && size <= max_block_size) {
+        if (blocks.block_of.empty()) blocks.block_of.assign(n, 0);
+        ++blocks.blocks;
+        for (size_t k = begin; k < end; ++k) blocks.block_of[entries[k].index] = blocks.blocks;
         pair_bound_ += size * (size - 1) / 2;
       }
       begin = end;
     }
-    entries.resize(out);
-    entries.shrink_to_fit();
+  }
+}
+
+void Blocker::BlockMembers(size_t p, std::vector<uint32_t>* members,
+                           std::vector<uint32_t>* ends) const {
+  const PassBlocks& blocks = passes_blocks_[p];
+  // ends[b] counts block b's records first, then becomes its end.
+  ends->assign(blocks.blocks, 0);
+  for (const uint32_t b : blocks.block_of) {
+    if (b != 0) ++(*ends)[b - 1];
+  }
+  std::vector<uint32_t> next(blocks.blocks);
+  uint32_t total = 0;
+  for (uint32_t b = 0; b < blocks.blocks; ++b) {
+    next[b] = total;
+    total += (*ends)[b];
+    (*ends)[b] = total;
+  }
+  members->resize(total);
+  for (size_t i = 0; i < blocks.block_of.size(); ++i) {
+    const uint32_t b = blocks.block_of[i];
+    if (b != 0) (*members)[next[b - 1]++] = static_cast<uint32_t>(i);
   }
 }
 
@@ -152,8 +180,8 @@ int Blocker::FindPass(std::string_view name) const {
 }
 
 bool Blocker::Blocked(size_t i, size_t j) const {
-  for (const std::vector<uint64_t>& keys : keys_) {
-    if (keys[i] != 0 && keys[i] == keys[j]) return true;
+  for (size_t q = 0; q < passes_blocks_.size(); ++q) {
+    if (SameBlock(q, i, j)) return true;
   }
   return false;
 }

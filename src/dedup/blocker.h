@@ -5,10 +5,14 @@
 // that one pass misses (a typo in the surname) is still found by another.
 // A pair is produced once: by the first pass that blocks it.
 //
-// Memory: one 64-bit key per record and pass. A block larger than
-// max_block_size is skipped in that pass (a sentinel birth date shared by
-// thousands), since it would cost quadratic time and carry no evidence.
-// Thread-compatible: const methods may run concurrently.
+// Memory: per pass that blocks anything, the block of each record (4 bytes);
+// a pass that blocks nothing (a source without addresses) costs nothing.
+// Building sorts one pass at a time (12 bytes per record that has the pass's
+// key, freed on return); a call that goes through a pass's pairs rebuilds its
+// blocks' record lists for the call (4 bytes per record in a block). A block larger than
+// max_block_size is skipped in that pass (a sentinel birth date shared by thousands), since it
+// would cost quadratic time and carry no evidence. Thread-compatible: const methods may run
+// concurrently.
 #pragma once
 
 #include <algorithm>
@@ -83,62 +87,68 @@ class Blocker {
   size_t pass_count() const { return passes_.size(); }
 
  private:
-  struct Entry {
-    uint64_t key;
-    uint32_t index;
+  // The blocks of one pass: records sharing a key, singletons and oversize
+  // blocks dropped, numbered in key order.
+  struct PassBlocks {
+    uint32_t blocks = 0;
+    // [record] 1 + the block holding it, 0: none. Equal and non-zero exactly
+    // when the pass's keys are: enough for "blocked by an earlier pass".
+    // Empty when the pass blocks nothing.
+    std::vector<uint32_t> block_of;
   };
+  // Whether pass q blocks records i and j together.
+  bool SameBlock(size_t q, size_t i, size_t j) const {
+    const std::vector<uint32_t>& of = passes_blocks_[q].block_of;
+    return !of.empty() && of[i] != 0 && of[i] == of[j];
+  }
+  // Calls f(i, j) for every pair of records in a block of pass `p`, block by
+  // block in key order, each block's records ascending: the order of a sort
+  // by (key, record), rebuilt from block_of (a counting sort, O(records)),
+  // so that no pass keeps its sorted records between calls.
+  template <typename F>
+  void ForEachBlockPair(size_t p, F&& f) const;
+  // The records of pass p's blocks, block after block; (*ends)[b]: the end of
+  // block b in *members.
+  void BlockMembers(size_t p, std::vector<uint32_t>* members, std::vector<uint32_t>* ends) const;
+
   std::vector<BlockingPass> passes_;
-  size_t n_ = 0;
-  std::vector<std::vector<uint64_t>> keys_;  // [pass][record], 0: not blocked
-  std::vector<std::vector<Entry>> sorted_;   // [pass], blocks of equal key, oversize dropped
+  std::vector<PassBlocks> passes_blocks_;  // [pass]
   uint64_t pair_bound_ = 0;
 };
 
 template <typename F>
+void Blocker::ForEachBlockPair(size_t p, F&& f) const {
+  std::vector<uint32_t> members;
+  std::vector<uint32_t> ends;
+  BlockMembers(p, &members, &ends);
+  size_t begin = 0;
+  for (const uint32_t end : ends) {
+    for (size_t x = begin; x < end; ++x) {
+      for (size_t y = x + 1; y < end; ++y) f(members[x], members[y]);
+    }
+    begin = end;
+  }
+}
+
+template <typename F>
 void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
-  for (size_t p = 0; p < sorted_.size(); ++p) ForEachNewPairOfPass(p, f, only);
+  for (size_t p = 0; p < passes_blocks_.size(); ++p) ForEachNewPairOfPass(p, f, only);
 }
 
 template <typename F>
 void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& only) const {
-  const std::vector<Entry>& entries = sorted_[p];
-  size_t begin = 0;
-  while (begin < entries.size()) {
-    size_t end = begin + 1;
-    while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
-    for (size_t x = begin; x < end; ++x) {
-      for (size_t y = x + 1; y < end; ++y) {
-        size_t i = entries[x].index;
-        size_t j = entries[y].index;
-        if (i > j) std::swap(i, j);
-        if (!only.empty() && !only[i] && !only[j]) continue;
-        bool earlier = false;
-        for (size_t q = 0; q < p && !earlier; ++q) {
-          earlier = keys_[q][i] != 0 && keys_[q][i] == keys_[q][j];
-        }
-        if (!earlier) f(i, j);
-      }
+  ForEachBlockPair(p, [&](size_t i, size_t j) {
+    if (!only.empty() && !only[i] && !only[j]) return;
+    for (size_t q = 0; q < p; ++q) {
+      if (SameBlock(q, i, j)) return;
     }
-    begin = end;
-  }
+    f(i, j);
+  });
 }
 
 template <typename F>
 void Blocker::ForEachPairOfPass(size_t pass, F&& f) const {
-  const std::vector<Entry>& entries = sorted_[pass];
-  size_t begin = 0;
-  while (begin < entries.size()) {
-    size_t end = begin + 1;
-    while (end < entries.size() && entries[end].key == entries[begin].key) ++end;
-    for (size_t x = begin; x < end; ++x) {
-      for (size_t y = x + 1; y < end; ++y) {
-        const size_t i = entries[x].index;
-        const size_t j = entries[y].index;
-        f(std::min(i, j), std::max(i, j));
-      }
-    }
-    begin = end;
-  }
+  ForEachBlockPair(pass, f);
 }
 
 }  // namespace medmigrate::dedup

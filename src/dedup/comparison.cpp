@@ -69,7 +69,9 @@ uint8_t CompareDate(const PreparedRecord& a, const PreparedRecord& b) {
   if (y && m && d) return kDateExact;
   if (y && a.month == b.day && a.day == b.month) return kDateSwapped;
   if ((y && m) || (y && d) || (m && d)) return kDateOneComponent;
-  if (WithinOneEdit(a.date_digits, b.date_digits)) return kDateOneEdit;
+  const std::array<char, 8> da = a.date_digits();
+  const std::array<char, 8> db = b.date_digits();
+  if (WithinOneEdit({da.data(), da.size()}, {db.data(), db.size()})) return kDateOneEdit;
   if (y) return kDateYear;
   return kDateDiff;
 }
@@ -127,17 +129,18 @@ const std::array<FieldInfo, kFieldCount> kFields = {{
 }};
 
 Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_national_id) {
-  uint8_t given = CompareName(a.given, b.given, &a.given_groups, &b.given_groups);
-  uint8_t family = CompareName(a.family, b.family, nullptr, nullptr);
+  // The text fields are decoded per access (PackedText): once here.
+  const std::string_view ag = a.given(), af = a.family(), bg = b.given(), bf = b.family();
+  uint8_t given = CompareName(ag, bg, &a.given_groups, &b.given_groups);
+  uint8_t family = CompareName(af, bf, nullptr, nullptr);
   Pattern p = 0;
   // Crossed names (given and family swapped on one side): taken when both
   // crossed comparisons are close and together better than the straight ones.
   // Tried only when a straight name is poor and an initial matches crosswise.
-  if ((given > kNameJwHigh || family > kNameJwHigh) && !a.given.empty() && !a.family.empty() &&
-      !b.given.empty() && !b.family.empty() &&
-      (a.given[0] == b.family[0] || a.family[0] == b.given[0])) {
-    const uint8_t gc = CompareName(a.given, b.family, nullptr, nullptr);
-    const uint8_t fc = CompareName(a.family, b.given, nullptr, nullptr);
+  if ((given > kNameJwHigh || family > kNameJwHigh) && !ag.empty() && !af.empty() && !bg.empty() &&
+      !bf.empty() && (ag[0] == bf[0] || af[0] == bg[0])) {
+    const uint8_t gc = CompareName(ag, bf, nullptr, nullptr);
+    const uint8_t fc = CompareName(af, bg, nullptr, nullptr);
     if (gc != 0 && fc != 0 && gc <= kNameJwMid && fc <= kNameJwMid &&
         NameQuality(gc) + NameQuality(fc) > NameQuality(given) + NameQuality(family)) {
       given = gc;
@@ -155,8 +158,8 @@ Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_natio
   uint8_t sex = 0;
   if (a.sex != 0 && b.sex != 0) sex = a.sex == b.sex ? 1 : 2;
   uint8_t email = 0;
-  if (!a.email.empty() && !b.email.empty()) {
-    email = a.email == b.email ? 1 : (a.email_local == b.email_local ? 2 : 3);
+  if (!a.email().empty() && !b.email().empty()) {
+    email = a.email() == b.email() ? 1 : (a.email_local() == b.email_local() ? 2 : 3);
   }
   const uint8_t levels[kFieldCount] = {
       given,
@@ -164,13 +167,13 @@ Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_natio
       CompareDate(a, b),
       sex,
       email,
-      CompareCode(a.street_number, b.street_number),
-      CompareText(a.street, b.street),
-      CompareText(a.address_line2, b.address_line2),
-      CompareText(a.locality, b.locality),
-      CompareCode(a.region, b.region),
-      CompareCode(a.postcode, b.postcode),
-      use_national_id ? CompareCode(a.national_id, b.national_id) : uint8_t{0},
+      CompareCode(a.street_number(), b.street_number()),
+      CompareText(a.street(), b.street()),
+      CompareText(a.address_line2(), b.address_line2()),
+      CompareText(a.locality(), b.locality()),
+      CompareCode(a.region(), b.region()),
+      CompareCode(a.postcode(), b.postcode()),
+      use_national_id ? CompareCode(a.national_id(), b.national_id()) : uint8_t{0},
   };
   for (size_t f = 0; f < kFieldCount; ++f) p |= Pattern{levels[f]} << (4 * f);
   return p;

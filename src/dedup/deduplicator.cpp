@@ -17,40 +17,50 @@ double Since(std::chrono::steady_clock::time_point start) {
 
 DedupResult Deduplicate(const std::vector<PersonRecord>& input, const DedupOptions& options,
                         const std::vector<uint8_t>& only_new) {
+  const auto t = std::chrono::steady_clock::now();
+  std::vector<PreparedRecord> prepared = PrepareRecords(input);
+  const double prepare_seconds = Since(t);
+  DedupResult r = Deduplicate(std::move(prepared), options, only_new);
+  r.stats.prepare_seconds = prepare_seconds;
+  return r;
+}
+
+DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions& options,
+                        const std::vector<uint8_t>& only_new) {
   DedupResult r;
-  auto t = std::chrono::steady_clock::now();
-  r.records = PrepareRecords(input);
+  r.records = std::move(records);
   r.stats.records = r.records.size();
-  r.stats.prepare_seconds = Since(t);
 
-  t = std::chrono::steady_clock::now();
-  const Blocker blocker(r.records, DefaultBlockingPasses(), options.max_block_size,
-                        options.use_national_id);
-  ModelOptions model_options = options.model;
-  model_options.use_national_id = options.use_national_id;
-  r.model = MatchModel::Fit(r.records, blocker, model_options);
-  r.stats.fit_seconds = Since(t);
-  r.stats.em_iterations = r.model.em_iterations();
+  auto t = std::chrono::steady_clock::now();
+  {  // the blocker is freed before clustering
+    const Blocker blocker(r.records, DefaultBlockingPasses(), options.max_block_size,
+                          options.use_national_id);
+    ModelOptions model_options = options.model;
+    model_options.use_national_id = options.use_national_id;
+    r.model = MatchModel::Fit(r.records, blocker, model_options);
+    r.stats.fit_seconds = Since(t);
+    r.stats.em_iterations = r.model.em_iterations();
 
-  t = std::chrono::steady_clock::now();
-  // Compare as log2 odds: no exp per pair.
-  const double keep_bits = std::log2(options.keep_threshold / (1 - options.keep_threshold));
-  uint64_t compared = 0;
-  const std::vector<PreparedRecord>& recs = r.records;
-  blocker.ForEachPair(
-      [&](size_t i, size_t j) {
-        ++compared;
-        const double bits = r.model.Score(recs[i], recs[j]);
-        if (bits >= keep_bits) {
-          r.pairs.push_back(
-              {static_cast<uint32_t>(i), static_cast<uint32_t>(j), MatchModel::Probability(bits)});
-        }
-      },
-      only_new);
-  r.stats.score_seconds = Since(t);
-  r.stats.candidate_pairs = compared;
-  r.stats.pairs_per_second =
-      r.stats.score_seconds > 0 ? double(compared) / r.stats.score_seconds : 0;
+    t = std::chrono::steady_clock::now();
+    // Compare as log2 odds: no exp per pair.
+    const double keep_bits = std::log2(options.keep_threshold / (1 - options.keep_threshold));
+    uint64_t compared = 0;
+    const std::vector<PreparedRecord>& recs = r.records;
+    blocker.ForEachPair(
+        [&](size_t i, size_t j) {
+          ++compared;
+          const double bits = r.model.Score(recs[i], recs[j]);
+          if (bits >= keep_bits) {
+            r.pairs.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(j),
+                               MatchModel::Probability(bits)});
+          }
+        },
+        only_new);
+    r.stats.score_seconds = Since(t);
+    r.stats.candidate_pairs = compared;
+    r.stats.pairs_per_second =
+        r.stats.score_seconds > 0 ? double(compared) / r.stats.score_seconds : 0;
+  }
   std::sort(r.pairs.begin(), r.pairs.end(), [](const ScoredPair& x, const ScoredPair& y) {
     return x.a != y.a ? x.a < y.a : x.b < y.b;
   });

@@ -2,8 +2,11 @@
 // block, fit the model (EM), score every candidate pair, cluster. The one call
 // the pipeline and `dedup evaluate` make; pure (no I/O, no database).
 //
-// Memory: the prepared records, one key per record and blocking pass, and the
-// pairs that score at or above keep_threshold (not every candidate pair).
+// Memory: the prepared records (PreparedRecord: about 72 bytes and one block
+// of their text), the blocker's blocks (blocker.h), and the pairs that score
+// at or above keep_threshold (not every candidate pair). The PersonRecord
+// overload holds the raw records too, as its caller does; a caller with many
+// records prepares them as it reads and passes them prepared.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +57,12 @@ struct DedupResult {
 // least one flagged record are scored (an incremental run matches new
 // patients against all), while the model is fitted on every candidate pair.
 DedupResult Deduplicate(const std::vector<PersonRecord>& records, const DedupOptions& options,
+                        const std::vector<uint8_t>& only_new = {});
+
+// The same on records already prepared: each by PrepareOne, then all of
+// them by CountTermFrequencies (or by PrepareRecords). The result owns them
+// (DedupResult::records); stats.prepare_seconds is 0.
+DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions& options,
                         const std::vector<uint8_t>& only_new = {});
 
 }  // namespace medmigrate::dedup

@@ -41,23 +41,30 @@ constexpr double kMinTfShape = 1.0;
 constexpr double kMaxTfShape = 1e4;
 
 // The Gamma shape for values whose per-record counts (records holding the
-// record's value, this one included) are `counts`: method of moments over the
-// distinct values (each record weighs 1/count, so each value weighs 1).
-double TfShape(const std::vector<double>& counts) {
-  double values = 0, records = 0, sum_count = 0;
-  for (double c : counts) {
-    if (c < 1) continue;
-    values += 1 / c;
-    records += 1;
-    sum_count += c;
+// record's value, this one included) are added one by one: method of moments
+// over the distinct values (each record weighs 1/count, so each value weighs
+// 1). Sums, not the counts: a vector of them per field cost 8 bytes per
+// record.
+class TfShape {
+ public:
+  void Add(double c) {
+    if (c < 1) return;
+    values_ += 1 / c;
+    records_ += 1;
+    sum_count_ += c;
   }
-  if (values < 2) return kMinTfShape;
-  const double mean = records / values;
-  const double variance = sum_count / values - mean * mean;
-  const double excess = variance - mean;  // beyond Poisson
-  if (excess <= 0) return kMaxTfShape;
-  return std::clamp(mean * mean / excess, kMinTfShape, kMaxTfShape);
-}
+  double Shape() const {
+    if (values_ < 2) return kMinTfShape;
+    const double mean = records_ / values_;
+    const double variance = sum_count_ / values_ - mean * mean;
+    const double excess = variance - mean;  // beyond Poisson
+    if (excess <= 0) return kMaxTfShape;
+    return std::clamp(mean * mean / excess, kMinTfShape, kMaxTfShape);
+  }
+
+ private:
+  double values_ = 0, records_ = 0, sum_count_ = 0;
+};
 
 uint64_t SplitMix(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -402,14 +409,14 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
   model.tf_others_ = n > 2 ? double(n - 2) : 0;
   {
     // Per-record counts back from the term frequencies ((count - 2) / (n - 2)).
-    std::array<std::vector<double>, 4> counts;
+    std::array<TfShape, 4> shapes;
     for (const PreparedRecord& r : records) {
       const float tfs[4] = {r.given_tf, r.family_tf, r.date_tf, r.name_tf};
       for (size_t k = 0; k < 4; ++k) {
-        if (tfs[k] >= 0) counts[k].push_back(std::round(tfs[k] * model.tf_others_) + 2);
+        if (tfs[k] >= 0) shapes[k].Add(std::round(tfs[k] * model.tf_others_) + 2);
       }
     }
-    for (size_t k = 0; k < 4; ++k) model.tf_shape_[k] = TfShape(counts[k]);
+    for (size_t k = 0; k < 4; ++k) model.tf_shape_[k] = shapes[k].Shape();
   }
   // Rare spellings together: records whose given, family, or both names are
   // held by fewer than kCommonNameRecords records.

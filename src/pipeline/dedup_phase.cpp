@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <map>
 #include <set>
@@ -60,8 +61,8 @@ bool ParseKey(std::string_view s, int64_t* key) {
 
 }  // namespace
 
-Result<std::vector<PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader,
-                                                   const spec::DedupSpec& d) {
+Status ForEachDedupRecord(extract::LegacyReader& reader, const spec::DedupSpec& d,
+                          const std::function<Status(const PersonRecord&)>& each) {
   Result<std::vector<std::string>> named = reader.Columns(d.source);
   if (!named.ok()) return named.status().Prepend("[dedup] source");
   const std::vector<std::string>& columns = *named;
@@ -81,26 +82,38 @@ Result<std::vector<PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader
     }
     slots.push_back(it->member);
   }
-  std::vector<PersonRecord> records;
+  PersonRecord r;  // one at a time: its strings keep their capacity
   CopyRow row;
   std::string select = fmt::format("SELECT * FROM ({}) AS q ORDER BY 1", d.source);
   Status s = reader.Stream(select, [&](std::string_view line) -> Status {
     if (!ParseCopyTextLine(line, &row) || row.size != columns.size()) {
       return Status::DataLoss("[dedup] source: a row is not valid COPY text");
     }
-    PersonRecord r;
     if (row.IsNull(0) || !ParseKey(row.Get(0), &r.id)) {
       return Status::InvalidArgument(fmt::format(
           "[dedup] source: the first column ('{}') must be the entity's integer key", columns[0]));
     }
     r.age_rank = r.id;  // legacy ids grow with time: the smaller, the older
     for (size_t i = 1; i < row.size; ++i) {
-      if (!row.IsNull(i)) (r.*slots[i - 1]).assign(row.Get(i));
+      if (row.IsNull(i)) {
+        (r.*slots[i - 1]).clear();
+      } else {
+        (r.*slots[i - 1]).assign(row.Get(i));
+      }
     }
-    records.push_back(std::move(r));
-    return Status::Ok();
+    return each(r);
   });
   if (!s.ok()) return s.Prepend("[dedup] source");
+  return Status::Ok();
+}
+
+Result<std::vector<PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader,
+                                                   const spec::DedupSpec& d) {
+  std::vector<PersonRecord> records;
+  MM_RETURN_IF_ERROR(ForEachDedupRecord(reader, d, [&](const PersonRecord& r) {
+    records.push_back(r);
+    return Status::Ok();
+  }));
   return records;
 }
 
@@ -164,7 +177,13 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
   }
 
-  MM_ASSIGN_OR_RETURN(std::vector<PersonRecord> records, ReadDedupRecords(reader, d));
+  // Prepared as read: the raw records never all exist at once.
+  std::vector<dedup::PreparedRecord> records;
+  MM_RETURN_IF_ERROR(ForEachDedupRecord(reader, d, [&](const PersonRecord& r) {
+    records.push_back(dedup::PrepareOne(r));
+    return Status::Ok();
+  }));
+  dedup::CountTermFrequencies(&records);
   result.records = static_cast<int64_t>(records.size());
 
   // What reviewers and earlier runs decided.
@@ -201,11 +220,9 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   options.keep_threshold = d.review_threshold;
   options.max_cluster_size = static_cast<size_t>(d.max_cluster_size);
   dedup::DedupResult matched;
-  if (!records.empty()) matched = dedup::Deduplicate(records, options);
+  if (!records.empty()) matched = dedup::Deduplicate(std::move(records), options);
   result.candidate_pairs = static_cast<int64_t>(matched.stats.candidate_pairs);
   result.pairs_per_second = matched.stats.pairs_per_second;
-  records.clear();
-  records.shrink_to_fit();
   const auto& prepared = matched.records;
   auto key_of = [&](uint32_t i) { return prepared[i].id; };
   auto probability = [&](uint32_t a, uint32_t b) {
@@ -311,22 +328,32 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     if (!s.ok()) return fail(s);
   }
   if (!o.dry_run && !review.empty()) {
-    std::string data;
-    for (const dedup::ScoredPair& p : review) {
-      int64_t a = key_of(p.a), b = key_of(p.b);
-      uint32_t s = dedup::ChooseSurvivor(prepared, {p.a, p.b});
-      auto [lo, hi] = PairOf(a, b);
-      std::string expl = ExplanationJson(matched.model.Explain(prepared[p.a], prepared[p.b])).dump();
-      data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\t", d.entity, lo, hi, key_of(s), p.probability);
-      AppendCopyTextEscaped(expl, &data);
-      data += fmt::format("\t{}\n", run.empty() ? "\\N" : run);
-    }
     Status s = target.Exec(
         "CREATE TEMP TABLE IF NOT EXISTS mm_dedup_pairs (entity text, a text, b text, survivor text, "
         "probability double precision, explanation jsonb, run bigint) ON COMMIT DROP");
+    if (s.ok()) s = target.BeginCopyIn("COPY pg_temp.mm_dedup_pairs FROM STDIN");
     if (s.ok()) {
-      s = target.BeginCopyIn("COPY pg_temp.mm_dedup_pairs FROM STDIN");
-      if (s.ok()) s = target.PutCopyData(data);
+      // Sent in pieces: the rows of 40,000 pairs with their explanations
+      // were 20 MB and more in one string, the phase's peak at large scale.
+      constexpr size_t kCopyChunk = 1 << 20;
+      std::string data;
+      for (const dedup::ScoredPair& p : review) {
+        int64_t a = key_of(p.a), b = key_of(p.b);
+        uint32_t survivor = dedup::ChooseSurvivor(prepared, {p.a, p.b});
+        auto [lo, hi] = PairOf(a, b);
+        std::string expl =
+            ExplanationJson(matched.model.Explain(prepared[p.a], prepared[p.b])).dump();
+        data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\t", d.entity, lo, hi, key_of(survivor),
+                            p.probability);
+        AppendCopyTextEscaped(expl, &data);
+        data += fmt::format("\t{}\n", run.empty() ? "\\N" : run);
+        if (data.size() >= kCopyChunk) {
+          s = target.PutCopyData(data);
+          if (!s.ok()) break;
+          data.clear();
+        }
+      }
+      if (s.ok() && !data.empty()) s = target.PutCopyData(data);
       if (s.ok()) s = target.EndCopyIn().status();
     }
     if (s.ok()) {
