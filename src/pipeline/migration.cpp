@@ -659,28 +659,9 @@ Status AddMergeChanges(const RunContext& ctx, extract::LegacyReader& reader,
   return Status::Ok();
 }
 
-// Incremental runs, once the dedup phase has decided: AddMergeChanges for
-// every entity that reads a key set.
-Status AddAllMergeChanges(RunContext& ctx) {
-  if (ctx.merge_changed.empty()) return Status::Ok();
-  MM_ASSIGN_OR_RETURN(extract::LegacyReader reader, OpenReader(ctx, "plan.merges.open"));
-  for (const spec::EntitySpec* e : ctx.entities) {
-    EntityChanges& changes = ctx.changes[e->name];
-    if (!changes.keyed) continue;
-    Status s = WithRetries(
-        ctx, "plan.merges." + e->name,
-        [&]() -> Status { return AddMergeChanges(ctx, reader, *e, &changes); },
-        [&] { return reader.Reconnect(); });
-    if (!s.ok()) return s.Prepend(e->name);
-  }
-  return Status::Ok();
-}
-
 // Watermarks for every run; for incremental runs also what each entity reads
 // and soft-deletes, and the row hashes of hash-detected entities. Several
 // entities at once, each thread with its own reader and target connection.
-// Runs beside the dedup phase: it reads nothing the phase writes that the
-// change sets depend on (AddAllMergeChanges adds the merges' keys after).
 Status FindAllChanges(RunContext& ctx) {
   const MigrateOptions& o = *ctx.options;
   std::atomic<size_t> next{0};
@@ -716,6 +697,9 @@ Status FindAllChanges(RunContext& ctx) {
               MM_ASSIGN_OR_RETURN(q.previous_watermark, PreviousWatermark(target, e.name));
             }
             MM_ASSIGN_OR_RETURN(changes, FindChanges(*reader, target, e, source, q));
+            if (changes.keyed && !ctx.merge_changed.empty()) {
+              MM_RETURN_IF_ERROR(AddMergeChanges(ctx, *reader, e, &changes));
+            }
             if (ctx.incremental && e.changes == spec::ChangeDetection::kHash) {
               MM_ASSIGN_OR_RETURN(hashes, LoadRowHashes(target, e.name));
             }
@@ -924,37 +908,25 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   }
 
   // Dedup: decide which records merge before any of them loads; then every
-  // transformer sees the merges in force. The phase has the control
-  // connection to itself while the planner reads the change sets beside it
-  // (in an incremental run both read every key, and take about as long).
+  // transformer sees the merges in force.
   const std::string& dedup_entity = spec.dedup.entity;
-  const bool dedup = !dedup_entity.empty() && ctx.selected.count(dedup_entity) > 0;
-  std::optional<DedupPhaseResult> phase;
-  Status matched;
-  std::thread dedup_thread;
-  if (dedup) {
-    Result<extract::LegacyReader> opened = OpenReader(ctx, "dedup.open");
-    if (!opened.ok()) return finish("failed", opened.status().Prepend("dedup"));
+  if (!dedup_entity.empty() && ctx.selected.count(dedup_entity)) {
+    Result<extract::LegacyReader> reader = OpenReader(ctx, "dedup.open");
+    if (!reader.ok()) return finish("failed", reader.status().Prepend("dedup"));
+    DedupPhaseOptions dopt;
+    dopt.run_id = ctx.run_id;
+    dopt.dry_run = dry_run;
     log.Write("info", "dedup_started", {{"entity", dedup_entity}});
-    dedup_thread = std::thread([&, reader = std::move(opened).value()]() mutable {
-      DedupPhaseOptions dopt;
-      dopt.run_id = ctx.run_id;
-      dopt.dry_run = dry_run;
-      matched = WithRetries(
-          ctx, "dedup." + dedup_entity,
-          [&]() -> Status {
-            MM_ASSIGN_OR_RETURN(DedupPhaseResult r, RunDedupPhase(reader, control, spec, dopt));
-            phase = r;
-            return Status::Ok();
-          },
-          [&] { return reader.Reconnect(); });
-    });
-  }
-  Status found = FindAllChanges(ctx);
-  if (dedup_thread.joinable()) dedup_thread.join();
-  if (!matched.ok()) return finish("failed", matched.Prepend("dedup." + dedup_entity));
-  if (!found.ok()) return finish("failed", found.Prepend("plan"));
-  if (dedup) {
+    std::optional<DedupPhaseResult> phase;
+    Status matched = WithRetries(
+        ctx, "dedup." + dedup_entity,
+        [&]() -> Status {
+          MM_ASSIGN_OR_RETURN(DedupPhaseResult r, RunDedupPhase(*reader, control, spec, dopt));
+          phase = r;
+          return Status::Ok();
+        },
+        [&] { return reader->Reconnect(); });
+    if (!matched.ok()) return finish("failed", matched.Prepend("dedup." + dedup_entity));
     MigrationSummary::Dedup& sd = summary.dedup;
     sd.entity = dedup_entity;
     sd.records = phase->records;
@@ -985,8 +957,6 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
       if (!changed.ok()) return finish("failed", changed.status().Prepend("dedup"));
       ctx.merge_changed = std::move(changed).value();
     }
-    Status added = AddAllMergeChanges(ctx);
-    if (!added.ok()) return finish("failed", added.Prepend("plan"));
   }
 
   // Plan: every entity's chunks, recorded before any data moves.
@@ -998,6 +968,10 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     Result<std::map<std::string, std::vector<track::Checkpoint>>> existing =
         store.Checkpoints(ctx.run_id);
     if (!existing.ok()) return finish("failed", existing.status());
+    const Clock::time_point plan_t0 = Clock::now();
+    Status found = FindAllChanges(ctx);
+    if (!found.ok()) return finish("failed", found.Prepend("plan"));
+    const double changes_seconds = SecondsSince(plan_t0);
     for (const spec::EntitySpec* e : ctx.entities) {
       const spec::EntitySpec& source =
           e->explode ? *spec.Find(e->explode->parent) : *e;
@@ -1103,6 +1077,16 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
       }
     }
     shared.taken.assign(shared.chunks.size(), false);
+    // Where an incremental run's time goes before any row moves.
+    int64_t keys = 0, vanished = 0;
+    for (const auto& [name, c] : ctx.changes) {
+      keys += static_cast<int64_t>(c.keys.size());
+      vanished += static_cast<int64_t>(c.vanished.size());
+    }
+    log.Write("info", "plan_finished",
+              {{"seconds", SecondsSince(plan_t0)}, {"changes_seconds", changes_seconds},
+               {"changed_keys", keys}, {"vanished_keys", vanished},
+               {"chunks", shared.chunks.size()}});
   }
   // Steps whose entities were all complete before a resume.
   std::vector<const spec::PostLoadStep*> early_steps;
