@@ -259,6 +259,23 @@ Status RunDedup(const Context& ctx, const ReviewFlags& f) {
   return Status::Ok();
 }
 
+// The model in force, as JSON on stdout: to keep, to compare, or to give
+// another target's runs (`migrate --dedup-model FILE`). Parameters only,
+// never a record.
+Status ShowDedupModel(const Context& ctx, const ReviewFlags& f) {
+  MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, DedupSpecOf(f));
+  MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
+  MM_ASSIGN_OR_RETURN(std::optional<std::string> model,
+                      pipeline::KeptDedupModel(target, spec.dedup.entity));
+  if (!model) {
+    return Status::NotFound(fmt::format(
+        "no run has recorded a dedup model of {} in this target yet: run a full migration first",
+        spec.dedup.entity));
+  }
+  std::cout << nlohmann::json::parse(*model).dump(2) << "\n";
+  return Status::Ok();
+}
+
 Status ListDedup(const Context& ctx, const ReviewFlags& f) {
   MM_ASSIGN_OR_RETURN(spec::MappingSpec spec, DedupSpecOf(f));
   MM_ASSIGN_OR_RETURN(pg::Connection target, OpenTarget(ctx));
@@ -447,6 +464,14 @@ void AddDedupCommand(CLI::App& app, Context& ctx) {
   spec_option(run);
   run->add_flag("--json", review.json, "Print the figures as JSON");
   run->callback([&ctx] { RunCommand(ctx, [&]() { return RunDedup(ctx, review); }); });
+
+  CLI::App* model = dedup->add_subcommand(
+      "model", "Print the match model in force (m and u per field and level, prior, term-frequency "
+               "shape) as JSON: the one incremental runs score with, and what 'migrate "
+               "--dedup-model FILE' takes");
+  AddDatabaseOptions(model, ctx, /*legacy=*/false, /*target=*/true);
+  spec_option(model);
+  model->callback([&ctx] { RunCommand(ctx, [&]() { return ShowDedupModel(ctx, review); }); });
 
   CLI::App* list = dedup->add_subcommand(
       "list", "The review queue, most probable first, with both records' names and birth dates "

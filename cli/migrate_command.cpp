@@ -83,6 +83,11 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
                   "Continue interrupted or failed run RUN from its checkpoints");
   cmd->add_option("--spec", flags.options.spec_path,
                   "Mapping spec file (default: the MDW spec built into medmigrate)");
+  cmd->add_option("--dedup-model", flags.options.dedup_model_path,
+                  "Score duplicate patients with this model ('medmigrate dedup model' writes "
+                  "one) instead of fitting one (full runs) or keeping the last run's "
+                  "(incremental runs)")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--no-ai", flags.no_ai, "Do not compute embeddings (none are computed yet)");
   cmd->add_flag("--no-validate", flags.no_validate,
                 "Do not validate the run when it succeeds (see 'medmigrate validate')");

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -105,8 +106,9 @@ class Blocker {
   // block in key order, each block's records ascending: the order of a sort
   // by (key, record), rebuilt from block_of (a counting sort, O(records)),
   // so that no pass keeps its sorted records between calls.
+  // With `only` non-empty, blocks without a flagged record are skipped.
   template <typename F>
-  void ForEachBlockPair(size_t p, F&& f) const;
+  void ForEachBlockPair(size_t p, F&& f, const std::vector<uint8_t>& only = {}) const;
   // The records of pass p's blocks, block after block; (*ends)[b]: the end of
   // block b in *members.
   void BlockMembers(size_t p, std::vector<uint32_t>* members, std::vector<uint32_t>* ends) const;
@@ -117,12 +119,19 @@ class Blocker {
 };
 
 template <typename F>
-void Blocker::ForEachBlockPair(size_t p, F&& f) const {
+void Blocker::ForEachBlockPair(size_t p, F&& f, const std::vector<uint8_t>& only) const {
   std::vector<uint32_t> members;
   std::vector<uint32_t> ends;
   BlockMembers(p, &members, &ends);
   size_t begin = 0;
   for (const uint32_t end : ends) {
+    // A block without a flagged record has no pair to give.
+    if (!only.empty() && std::none_of(members.begin() + static_cast<std::ptrdiff_t>(begin),
+                                      members.begin() + end,
+                                      [&](uint32_t m) { return only[m] != 0; })) {
+      begin = end;
+      continue;
+    }
     for (size_t x = begin; x < end; ++x) {
       for (size_t y = x + 1; y < end; ++y) f(members[x], members[y]);
     }
@@ -137,13 +146,16 @@ void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
 
 template <typename F>
 void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& only) const {
-  ForEachBlockPair(p, [&](size_t i, size_t j) {
-    if (!only.empty() && !only[i] && !only[j]) return;
-    for (size_t q = 0; q < p; ++q) {
-      if (SameBlock(q, i, j)) return;
-    }
-    f(i, j);
-  });
+  ForEachBlockPair(
+      p,
+      [&](size_t i, size_t j) {
+        if (!only.empty() && !only[i] && !only[j]) return;
+        for (size_t q = 0; q < p; ++q) {
+          if (SameBlock(q, i, j)) return;
+        }
+        f(i, j);
+      },
+      only);
 }
 
 template <typename F>

@@ -16,17 +16,17 @@ double Since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 DedupResult Deduplicate(const std::vector<PersonRecord>& input, const DedupOptions& options,
-                        const std::vector<uint8_t>& only_new) {
+                        const MatchScope& scope) {
   const auto t = std::chrono::steady_clock::now();
   std::vector<PreparedRecord> prepared = PrepareRecords(input);
   const double prepare_seconds = Since(t);
-  DedupResult r = Deduplicate(std::move(prepared), options, only_new);
+  DedupResult r = Deduplicate(std::move(prepared), options, scope);
   r.stats.prepare_seconds = prepare_seconds;
   return r;
 }
 
 DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions& options,
-                        const std::vector<uint8_t>& only_new) {
+                        const MatchScope& scope) {
   DedupResult r;
   r.records = std::move(records);
   r.stats.records = r.records.size();
@@ -35,9 +35,13 @@ DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions&
   {  // the blocker is freed before clustering
     const Blocker blocker(r.records, DefaultBlockingPasses(), options.max_block_size,
                           options.use_national_id);
-    ModelOptions model_options = options.model;
-    model_options.use_national_id = options.use_national_id;
-    r.model = MatchModel::Fit(r.records, blocker, model_options);
+    if (scope.model) {
+      r.model = *scope.model;
+    } else {
+      ModelOptions model_options = options.model;
+      model_options.use_national_id = options.use_national_id;
+      r.model = MatchModel::Fit(r.records, blocker, model_options);
+    }
     r.stats.fit_seconds = Since(t);
     r.stats.em_iterations = r.model.em_iterations();
 
@@ -55,7 +59,13 @@ DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions&
                                MatchModel::Probability(bits)});
           }
         },
-        only_new);
+        scope.only_new);
+    for (const auto& [i, j] : scope.also) {
+      if (i >= j || j >= recs.size()) continue;
+      ++compared;
+      const double bits = r.model.Score(recs[i], recs[j]);
+      if (bits >= keep_bits) r.pairs.push_back({i, j, MatchModel::Probability(bits)});
+    }
     r.stats.score_seconds = Since(t);
     r.stats.candidate_pairs = compared;
     r.stats.pairs_per_second =
@@ -64,6 +74,12 @@ DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions&
   std::sort(r.pairs.begin(), r.pairs.end(), [](const ScoredPair& x, const ScoredPair& y) {
     return x.a != y.a ? x.a < y.a : x.b < y.b;
   });
+  // An `also` pair the blocker gave too.
+  r.pairs.erase(std::unique(r.pairs.begin(), r.pairs.end(),
+                            [](const ScoredPair& x, const ScoredPair& y) {
+                              return x.a == y.a && x.b == y.b;
+                            }),
+                r.pairs.end());
 
   t = std::chrono::steady_clock::now();
   ClusterOptions co;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "dedup/blocker.h"
@@ -53,16 +54,27 @@ struct DedupResult {
   DedupStats stats;
 };
 
-// `only_new`, when not empty, has one flag per record: only pairs with at
-// least one flagged record are scored (an incremental run matches new
-// patients against all), while the model is fitted on every candidate pair.
+// What an incremental match scores, beside the records.
+struct MatchScope {
+  // One flag per record, or empty (every candidate pair): only pairs with at
+  // least one flagged record are scored (new and changed records against all).
+  std::vector<uint8_t> only_new;
+  // Scored too, flagged or not (i < j): the pairs merged before, so that the
+  // clusters a flagged record joins are whole.
+  std::vector<std::pair<uint32_t, uint32_t>> also;
+  // Scores with this model instead of fitting one (the model of the last
+  // full run: decisions stay put, and fitting, the costliest step, is skipped).
+  const MatchModel* model = nullptr;
+};
+
+// Without `model`, the model is fitted on every candidate pair, flagged or not.
 DedupResult Deduplicate(const std::vector<PersonRecord>& records, const DedupOptions& options,
-                        const std::vector<uint8_t>& only_new = {});
+                        const MatchScope& scope = {});
 
 // The same on records already prepared: each by PrepareOne, then all of
 // them by CountTermFrequencies (or by PrepareRecords). The result owns them
 // (DedupResult::records); stats.prepare_seconds is 0.
 DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions& options,
-                        const std::vector<uint8_t>& only_new = {});
+                        const MatchScope& scope = {});
 
 }  // namespace medmigrate::dedup

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <unordered_map>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 namespace medmigrate::dedup {
 
 namespace {
@@ -435,6 +438,101 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
     const double together = (rare_both + 1) * named / (rare_given * rare_family + named);
     model.name_variation_bits_ = std::max(0.0, std::log2(together));
   }
+  model.ComputeBits();
+  return model;
+}
+
+namespace {
+constexpr int kModelFormat = 1;
+}  // namespace
+
+std::string MatchModel::ToJson() const {
+  nlohmann::json fields = nlohmann::json::object();
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    nlohmann::json m = nlohmann::json::array(), u = nlohmann::json::array();
+    for (size_t l = 0; l < kMaxLevels; ++l) {
+      m.push_back(m_[f][l]);
+      u.push_back(u_[f][l]);
+    }
+    fields[std::string(kFields[f].name)] = {{"m", m}, {"u", u}};
+  }
+  nlohmann::json j = {{"format", kModelFormat},
+                      {"use_national_id", use_national_id_},
+                      {"prior_bits", prior_bits_},
+                      {"candidate_match_share", lambda_},
+                      {"em_iterations", iterations_},
+                      {"candidate_pairs", candidate_pairs_},
+                      {"tf_shape", tf_shape_},
+                      {"name_variation_bits", name_variation_bits_},
+                      {"fields", fields}};
+  return j.dump();
+}
+
+std::optional<MatchModel> MatchModel::FromJson(std::string_view text, size_t records,
+                                               std::string* error) {
+  auto fail = [&](const std::string& what) -> std::optional<MatchModel> {
+    if (error) *error = what;
+    return std::nullopt;
+  };
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
+  if (j.value("format", 0) != kModelFormat) {
+    return fail(fmt::format("'format' must be {}", kModelFormat));
+  }
+  auto number = [&](const char* key, double* out) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number()) return false;
+    *out = it->get<double>();
+    return std::isfinite(*out);
+  };
+  MatchModel model;
+  double iterations = 0, pairs = 0;
+  if (!number("prior_bits", &model.prior_bits_)) return fail("'prior_bits' must be a number");
+  if (!number("candidate_match_share", &model.lambda_)) {
+    return fail("'candidate_match_share' must be a number");
+  }
+  if (!number("em_iterations", &iterations)) return fail("'em_iterations' must be a number");
+  if (!number("candidate_pairs", &pairs)) return fail("'candidate_pairs' must be a number");
+  if (!number("name_variation_bits", &model.name_variation_bits_)) {
+    return fail("'name_variation_bits' must be a number");
+  }
+  model.iterations_ = static_cast<int>(iterations);
+  model.candidate_pairs_ = static_cast<uint64_t>(pairs);
+  auto nid = j.find("use_national_id");
+  if (nid == j.end() || !nid->is_boolean()) return fail("'use_national_id' must be true or false");
+  model.use_national_id_ = nid->get<bool>();
+  auto shape = j.find("tf_shape");
+  if (shape == j.end() || !shape->is_array() || shape->size() != model.tf_shape_.size()) {
+    return fail("'tf_shape' must be an array of 4 numbers");
+  }
+  for (size_t k = 0; k < model.tf_shape_.size(); ++k) {
+    if (!(*shape)[k].is_number() || !((*shape)[k].get<double>() > 0)) {
+      return fail("'tf_shape' must be an array of 4 positive numbers");
+    }
+    model.tf_shape_[k] = (*shape)[k].get<double>();
+  }
+  auto fields = j.find("fields");
+  if (fields == j.end() || !fields->is_object()) return fail("'fields' must be an object");
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    const std::string name(kFields[f].name);
+    auto it = fields->find(name);
+    if (it == fields->end() || !it->is_object()) return fail("field '" + name + "' is missing");
+    for (auto [key, table] : {std::pair{"m", &model.m_}, std::pair{"u", &model.u_}}) {
+      auto v = it->find(key);
+      if (v == it->end() || !v->is_array() || v->size() != kMaxLevels) {
+        return fail(fmt::format("field '{}': '{}' must be an array of {} numbers", name, key,
+                                kMaxLevels));
+      }
+      for (size_t l = 0; l < kMaxLevels; ++l) {
+        const nlohmann::json& x = (*v)[l];
+        if (!x.is_number() || x.get<double>() < 0 || x.get<double>() > 1) {
+          return fail(fmt::format("field '{}': '{}' must hold shares from 0 to 1", name, key));
+        }
+        (*table)[f][l] = x.get<double>();
+      }
+    }
+  }
+  model.tf_others_ = records > 2 ? double(records - 2) : 0;
   model.ComputeBits();
   return model;
 }

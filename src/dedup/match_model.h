@@ -15,6 +15,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -83,6 +85,16 @@ class MatchModel {
   // near misses are then one careless record, not two independent
   // coincidences, among different people as among duplicates.
   double name_variation_bits() const { return name_variation_bits_; }
+
+  // The fitted parameters as JSON (m, u, prior, term-frequency shape, ...),
+  // exact to the last bit: a model read back scores every pair as this one.
+  // Incremental runs keep the model of the last full run (docs/design/dedup.md).
+  std::string ToJson() const;
+  // The model `ToJson` wrote, for `records` records prepared together (their
+  // count sets how term frequencies are shrunk). Empty, with *error naming
+  // the field, when the text is not such a model.
+  static std::optional<MatchModel> FromJson(std::string_view json, size_t records,
+                                            std::string* error);
 
   // A model with the given parameters, for tests: m and u per field and level.
   // `tf_others` is n - 2 for records prepared together (PrepareRecords), so

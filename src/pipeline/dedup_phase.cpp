@@ -18,6 +18,7 @@
 
 #include "common/copy_text.h"
 #include "dedup/deduplicator.h"
+#include "pipeline/incremental.h"
 
 namespace medmigrate::pipeline {
 
@@ -63,6 +64,13 @@ bool ParseKey(std::string_view s, int64_t* key) {
 
 Status ForEachDedupRecord(extract::LegacyReader& reader, const spec::DedupSpec& d,
                           const std::function<Status(const PersonRecord&)>& each) {
+  return ForEachHashedDedupRecord(reader, d,
+                                  [&](const PersonRecord& r, int64_t) { return each(r); });
+}
+
+Status ForEachHashedDedupRecord(
+    extract::LegacyReader& reader, const spec::DedupSpec& d,
+    const std::function<Status(const PersonRecord&, int64_t hash)>& each) {
   Result<std::vector<std::string>> named = reader.Columns(d.source);
   if (!named.ok()) return named.status().Prepend("[dedup] source");
   const std::vector<std::string>& columns = *named;
@@ -101,7 +109,7 @@ Status ForEachDedupRecord(extract::LegacyReader& reader, const spec::DedupSpec& 
         (r.*slots[i - 1]).assign(row.Get(i));
       }
     }
-    return each(r);
+    return each(r, RowHash(line));
   });
   if (!s.ok()) return s.Prepend("[dedup] source");
   return Status::Ok();
@@ -120,6 +128,10 @@ Result<std::vector<PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader
 namespace {
 
 std::string Key(int64_t k) { return std::to_string(k); }
+
+// The hash recorded for a record that left the source: the next run does not
+// take it for gone again (a real row's hash is 0 once in 2^64).
+constexpr int64_t kGoneHash = 0;
 
 // An unordered pair of legacy keys, smaller first.
 std::pair<int64_t, int64_t> PairOf(int64_t a, int64_t b) { return {std::min(a, b), std::max(a, b)}; }
@@ -162,6 +174,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   DedupPhaseResult result;
   if (d.entity.empty()) return result;
   auto t0 = std::chrono::steady_clock::now();
+  const std::string hash_entity = "dedup:" + d.entity;
   if (o.run_id) {
     MM_ASSIGN_OR_RETURN(pg::QueryResult done,
                         target.Query("SELECT records, candidate_pairs, auto_merges, review_pairs "
@@ -177,14 +190,58 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
   }
 
-  // Prepared as read: the raw records never all exist at once.
+  // Incremental: the model kept by the last run that recorded one, and each
+  // record's hash at its last match. Without a model, this run fits one and
+  // matches every record, as a full run does.
+  std::optional<std::string> model_json = o.model_json;
+  std::vector<std::pair<int64_t, int64_t>> stored;  // (key, hash), key order
+  if (o.incremental && !model_json) {
+    MM_ASSIGN_OR_RETURN(model_json, KeptDedupModel(target, d.entity));
+  }
+  const bool scoped = o.incremental && model_json.has_value();
+  if (scoped) {
+    MM_ASSIGN_OR_RETURN(stored, LoadRowHashes(target, hash_entity));
+    // Keys that left the source are recorded with hash 0 (kGoneHash), once.
+    stored.erase(std::remove_if(stored.begin(), stored.end(),
+                                [](const auto& s) { return s.second == kGoneHash; }),
+                 stored.end());
+  }
+
+  // Prepared as read: the raw records never all exist at once. A record is
+  // flagged (matched) when new or changed; `gone` are the stored keys that
+  // left the source.
   std::vector<dedup::PreparedRecord> records;
-  MM_RETURN_IF_ERROR(ForEachDedupRecord(reader, d, [&](const PersonRecord& r) {
+  std::vector<uint8_t> flagged;
+  std::vector<std::pair<int64_t, int64_t>> hashes;  // to record: (key, hash)
+  std::vector<int64_t> gone;
+  size_t at = 0;
+  MM_RETURN_IF_ERROR(ForEachHashedDedupRecord(reader, d, [&](const PersonRecord& r, int64_t h) {
     records.push_back(dedup::PrepareOne(r));
+    bool same = false;
+    if (scoped) {
+      for (; at < stored.size() && stored[at].first < r.id; ++at) gone.push_back(stored[at].first);
+      if (at < stored.size() && stored[at].first == r.id) same = stored[at++].second == h;
+    }
+    flagged.push_back(same ? 0 : 1);
+    if (!same) hashes.emplace_back(r.id, h);
     return Status::Ok();
   }));
+  for (; at < stored.size(); ++at) gone.push_back(stored[at].first);
+  std::vector<std::pair<int64_t, int64_t>>().swap(stored);
+  for (int64_t k : gone) hashes.emplace_back(k, kGoneHash);
   dedup::CountTermFrequencies(&records);
   result.records = static_cast<int64_t>(records.size());
+
+  std::optional<dedup::MatchModel> kept;
+  if (model_json) {
+    std::string error;
+    kept = dedup::MatchModel::FromJson(*model_json, records.size(), &error);
+    if (!kept) {
+      return Status::InvalidArgument(fmt::format(
+          "[dedup] {} model is not valid: {}", o.model_json ? "the given" : "the stored", error));
+    }
+    result.kept_model = true;
+  }
 
   // What reviewers and earlier runs decided.
   std::unordered_map<int64_t, ExistingMerge> active;  // by merged record
@@ -214,13 +271,52 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
       if (ParseKey(p.Get(i, 0), &a) && ParseKey(p.Get(i, 1), &b)) distinct.insert(PairOf(a, b));
     }
   }
+
+  // Records are in key order: a key's index by binary search.
+  auto index_of = [&](int64_t k) -> std::optional<uint32_t> {
+    auto it = std::lower_bound(records.begin(), records.end(), k,
+                               [](const dedup::PreparedRecord& r, int64_t key) { return r.id < key; });
+    if (it == records.end() || it->id != k) return std::nullopt;
+    return static_cast<uint32_t>(it - records.begin());
+  };
+  dedup::MatchScope scope;
+  scope.model = kept ? &*kept : nullptr;
+  if (scoped) {
+    // A record merged with a flagged or vanished one is decided again too;
+    // the other automatic merges join as pairs, so that a cluster a flagged
+    // record joins is whole.
+    std::sort(gone.begin(), gone.end());
+    for (const auto& [k, m] : active) {
+      int64_t s = 0;
+      if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
+      std::optional<uint32_t> ik = index_of(k), is = index_of(s);
+      if (ik && is && !flagged[*ik] && !flagged[*is]) continue;
+      if (ik) flagged[*ik] = 1;
+      if (is) flagged[*is] = 1;
+    }
+    for (const auto& [k, m] : active) {
+      int64_t s = 0;
+      if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
+      std::optional<uint32_t> ik = index_of(k), is = index_of(s);
+      if (ik && is && !flagged[*ik] && !flagged[*is]) {
+        scope.also.emplace_back(std::min(*ik, *is), std::max(*ik, *is));
+      }
+    }
+    std::sort(scope.also.begin(), scope.also.end());
+    scope.only_new = flagged;
+  }
+  result.matched = scoped ? std::count(flagged.begin(), flagged.end(), 1)
+                          : static_cast<int64_t>(records.size());
+  std::vector<uint8_t> changed = scoped ? std::move(flagged) : std::vector<uint8_t>();
+
   dedup::DedupOptions options;
   options.merge_threshold = d.merge_threshold;
   options.review_threshold = d.review_threshold;
   options.keep_threshold = d.review_threshold;
   options.max_cluster_size = static_cast<size_t>(d.max_cluster_size);
   dedup::DedupResult matched;
-  if (!records.empty()) matched = dedup::Deduplicate(std::move(records), options);
+  if (!records.empty()) matched = dedup::Deduplicate(std::move(records), options, scope);
+  if (kept) matched.model = *kept;
   result.candidate_pairs = static_cast<int64_t>(matched.stats.candidate_pairs);
   result.pairs_per_second = matched.stats.pairs_per_second;
   const auto& prepared = matched.records;
@@ -228,6 +324,10 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   auto probability = [&](uint32_t a, uint32_t b) {
     return dedup::MatchModel::Probability(matched.model.Score(prepared[a], prepared[b]));
   };
+  // Decided again by this phase: every record in a full match; else the
+  // flagged ones and the clusters they are in.
+  std::unordered_set<int64_t> decided;
+  auto is_decided = [&](int64_t k) { return !scoped || decided.count(k) > 0; };
 
   // The root a record is merged into now (itself when none).
   auto root = [&](int64_t k) {
@@ -239,6 +339,18 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
     return k;
   };
+  if (scoped) {
+    for (size_t i = 0; i < changed.size(); ++i) {
+      if (changed[i]) decided.insert(key_of(static_cast<uint32_t>(i)));
+    }
+    for (int64_t k : gone) decided.insert(k);
+    for (const dedup::Cluster& c : matched.clusters.clusters) {
+      bool touched = std::any_of(c.members.begin(), c.members.end(),
+                                 [&](uint32_t m) { return changed[m] != 0; });
+      if (!touched) continue;
+      for (uint32_t m : c.members) decided.insert(key_of(m));
+    }
+  }
   // Automatic merges this phase wants: record -> (survivor, probability).
   std::map<int64_t, std::pair<int64_t, double>> wanted;
   for (const dedup::Cluster& c : matched.clusters.clusters) {
@@ -262,6 +374,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     for (uint32_t m : members) {
       if (m == c.survivor) continue;
       int64_t k = key_of(m);
+      if (!is_decided(k)) continue;
       auto it = active.find(k);
       if (it != active.end() && !it->second.automatic) continue;  // a reviewer's merge stands
       if (root(survivor) == k) continue;                          // would close a loop
@@ -269,14 +382,20 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
   }
 
-  // Against what is in force: keep, add, supersede.
+  // Against what is in force: keep, add, supersede (only what was decided again).
   std::vector<int64_t> revert;
+  int64_t active_automatic = 0, reverting = 0;
   std::vector<std::pair<int64_t, std::pair<int64_t, double>>> add;
   for (const auto& [k, m] : active) {
     if (!m.automatic) continue;
+    ++active_automatic;
+    int64_t s = 0;
+    if (!is_decided(k) && !(ParseKey(m.survivor, &s) && is_decided(s))) continue;
     auto w = wanted.find(k);
     bool same = w != wanted.end() && Key(w->second.first) == m.survivor;
-    if (!same && !o.dry_run) revert.push_back(m.id);
+    if (same) continue;
+    ++reverting;
+    if (!o.dry_run) revert.push_back(m.id);
   }
   for (const auto& [k, w] : wanted) {
     auto it = active.find(k);
@@ -284,14 +403,20 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     add.emplace_back(k, w);
   }
   result.added = static_cast<int64_t>(add.size());
-  result.superseded = static_cast<int64_t>(revert.size());
+  result.superseded = reverting;
+  // Automatic merges in force after the phase: the kept ones and the added.
+  result.auto_merges = active_automatic - reverting + static_cast<int64_t>(add.size());
 
-  // Review pairs: between the thresholds, or kept apart by the chain guard.
-  std::vector<dedup::ScoredPair> review = matched.review;
+  // Review pairs: between the thresholds, or kept apart by the chain guard;
+  // in a scoped match, those of the records matched.
+  std::vector<dedup::ScoredPair> review;
+  for (const dedup::ScoredPair& p : matched.review) {
+    if (!scoped || changed[p.a] || changed[p.b]) review.push_back(p);
+  }
   result.review_pairs = static_cast<int64_t>(review.size());
 
+  const bool record_hashes = o.run_id && !o.dry_run && o.record_merges;
   if (!o.record_merges && review.empty()) {
-    result.auto_merges = static_cast<int64_t>(wanted.size());
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return result;
@@ -324,6 +449,23 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
         "COPY medmigrate.merges (run_id, entity, legacy_id, survivor_legacy_id, probability, "
         "decided_by, reason) FROM STDIN");
     if (s.ok()) s = target.PutCopyData(data);
+    if (s.ok()) s = target.EndCopyIn().status();
+    if (!s.ok()) return fail(s);
+  }
+  if (record_hashes && !hashes.empty()) {
+    // What the decisions were taken on: the next incremental run matches
+    // only records whose hash then differs.
+    constexpr size_t kCopyChunk = 1 << 20;
+    std::string data;
+    Status s = target.BeginCopyIn(
+        "COPY medmigrate.row_hashes (entity, legacy_id, run_id, hash) FROM STDIN");
+    for (size_t i = 0; s.ok() && i < hashes.size(); ++i) {
+      data += fmt::format("{}\t{}\t{}\t{}\n", hash_entity, hashes[i].first, run, hashes[i].second);
+      if (data.size() >= kCopyChunk || i + 1 == hashes.size()) {
+        s = target.PutCopyData(data);
+        data.clear();
+      }
+    }
     if (s.ok()) s = target.EndCopyIn().status();
     if (!s.ok()) return fail(s);
   }
@@ -367,32 +509,35 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
     if (!s.ok()) return fail(s);
   }
-  // Automatic merges in force after the phase.
-  int64_t in_force = 0;
-  for (const auto& [k, m] : active) {
-    if (m.automatic && wanted.count(k)) ++in_force;
-  }
-  for (const auto& [k, w] : add) {
-    auto it = active.find(k);
-    if (it == active.end() || !it->second.automatic) ++in_force;
-  }
-  result.auto_merges = in_force;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (o.run_id) {
     Result<pg::QueryResult> r = target.Query(
         "INSERT INTO medmigrate.dedup_phases (run_id, entity, records, candidate_pairs, "
-        "auto_merges, review_pairs, seconds) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "auto_merges, review_pairs, seconds, matched, model) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
         {run, d.entity, std::to_string(result.records), std::to_string(result.candidate_pairs),
          std::to_string(result.auto_merges), std::to_string(result.review_pairs),
-         fmt::format("{:.3f}", result.seconds)});
+         fmt::format("{:.3f}", result.seconds), std::to_string(result.matched),
+         prepared.empty() ? std::optional<std::string>() : matched.model.ToJson()});
     if (!r.ok()) return fail(r.status());
   }
   MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
-  spdlog::info("dedup {}: {} records, {} candidate pairs, {} merges added, {} superseded, {} review "
-               "pairs, {:.1f}s",
-               d.entity, result.records, result.candidate_pairs, result.added, result.superseded,
-               result.review_pairs, result.seconds);
+  spdlog::info("dedup {}: {} records, {} matched{}, {} candidate pairs, {} merges added, {} "
+               "superseded, {} review pairs, {:.1f}s",
+               d.entity, result.records, result.matched,
+               result.kept_model ? " with the kept model" : "", result.candidate_pairs,
+               result.added, result.superseded, result.review_pairs, result.seconds);
   return result;
+}
+
+Result<std::optional<std::string>> KeptDedupModel(pg::Connection& target,
+                                                  const std::string& entity) {
+  return target.QueryValue(
+      "SELECT p.model::text FROM medmigrate.dedup_phases p "
+      "JOIN medmigrate.runs r ON r.id = p.run_id WHERE p.entity = $1 "
+      "AND p.model IS NOT NULL AND NOT r.dry_run AND r.rolled_back_at IS NULL "
+      "ORDER BY r.id DESC LIMIT 1",
+      {entity});
 }
 
 Result<transform::MergeMaps> LoadMergeMaps(pg::Connection& target,

@@ -3,10 +3,14 @@
 // src/dedup, and records in the tracking schema, in one transaction:
 //   - the automatic merges (clusters at or above the merge threshold), each
 //     into the cluster's survivor, and the automatic merges of earlier runs
-//     that no longer hold are reverted. Incremental runs match every record
-//     too, new ones against old ones and old ones again: the model is fitted
-//     on the whole population, so matching only the new records would decide
-//     otherwise than a fresh full migration of the same legacy data;
+//     that no longer hold are reverted. Incremental runs keep the model the
+//     last full run fitted (medmigrate.dedup_phases.model) and match only the
+//     records that are new, changed (their source row's hash differs from the
+//     one recorded at their last match) or merged with such a record, against
+//     every record; only the clusters those touch are decided again, so
+//     automatic merges do not flip from run to run as a refitted model would
+//     make them. Every record is still read: a new record is blocked
+//     against all of them;
 //   - the review queue (medmigrate.dedup_pairs): pairs between the
 //     thresholds, with the matcher's explanation (no values);
 //   - the phase's figures (medmigrate.dedup_phases), so a resumed run reuses
@@ -43,12 +47,21 @@ struct DedupPhaseOptions {
   bool dry_run = false;           // record the run's merges (not in force), no review pairs
   bool record_merges = true;      // false: count what would merge, record only the review queue
   std::string schema = "public";  // of the target tables
+  // Match only the records new or changed since their last match (their
+  // hashes, in medmigrate.row_hashes as entity "dedup:<entity>"), with the
+  // model kept from the last run that fitted one; see the header comment.
+  bool incremental = false;
+  // A model to score with instead of fitting one (MatchModel::ToJson; from
+  // `migrate --dedup-model FILE`): decisions reproducible across targets.
+  std::optional<std::string> model_json;
 };
 
 struct DedupPhaseResult {
   bool reused = false;  // the run had recorded its phase already (a resume)
   int64_t records = 0;
   int64_t candidate_pairs = 0;
+  int64_t matched = 0;      // records matched (new or changed ones in incremental runs)
+  bool kept_model = false;  // scored with a model fitted earlier or given, not fitted now
   int64_t auto_merges = 0;  // records merged automatically in force after the phase
   int64_t added = 0;        // merges this phase recorded
   int64_t superseded = 0;   // automatic merges of earlier runs it reverted
@@ -57,6 +70,10 @@ struct DedupPhaseResult {
   double seconds = 0;
 };
 
+// The same, with each source row's hash (RowHash of its COPY text).
+Status ForEachHashedDedupRecord(
+    extract::LegacyReader& reader, const spec::DedupSpec& dedup,
+    const std::function<Status(const dedup::PersonRecord&, int64_t hash)>& each);
 // Calls `each` on the person records of the spec's [dedup] source in the
 // reader's snapshot, one at a time, in key order (id and age rank: the key);
 // the record passed is valid during the call only. Stops at the first error
@@ -72,6 +89,11 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
                                        const spec::MappingSpec& spec,
                                        const DedupPhaseOptions& options);
 
+// The model incremental runs score `entity` with: that of the latest real run,
+// not rolled back, that recorded one (MatchModel::ToJson); none before the
+// first run with a dedup phase.
+Result<std::optional<std::string>> KeptDedupModel(pg::Connection& target,
+                                                  const std::string& entity);
 // The merges in force per entity, each to its final survivor; with `run_id`
 // of a dry run, also that run's own merges (which are never in force).
 Result<transform::MergeMaps> LoadMergeMaps(pg::Connection& target,

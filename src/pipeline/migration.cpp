@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/chrono.h>
@@ -27,6 +28,7 @@
 #include "extract/legacy_reader.h"
 #include "load/batch_loader.h"
 #include "pg/connection.h"
+#include "dedup/match_model.h"
 #include "pipeline/dedup_phase.h"
 #include "pipeline/incremental.h"
 #include "spec/spec_parser.h"
@@ -743,6 +745,24 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   if (o.max_concurrency < 1 || o.max_concurrency > 64) {
     return Status::InvalidArgument("--max-concurrency must be from 1 to 64");
   }
+  std::optional<std::string> dedup_model;
+  if (!o.dedup_model_path.empty()) {
+    std::ifstream in(o.dedup_model_path);
+    std::stringstream text;
+    if (in) text << in.rdbuf();
+    if (!in) {
+      return Status::InvalidArgument(
+          fmt::format("--dedup-model {}: cannot read the file", o.dedup_model_path));
+    }
+    std::string error;
+    if (!dedup::MatchModel::FromJson(text.str(), 0, &error)) {
+      return Status::InvalidArgument(fmt::format(
+          "--dedup-model {}: not a dedup model ('medmigrate dedup model' writes one): {}",
+          o.dedup_model_path, error));
+    }
+    dedup_model = text.str();
+  }
+
   if (o.max_retries < 0 || o.max_retries > 100) {
     return Status::InvalidArgument("--max-retries must be from 0 to 100");
   }
@@ -916,6 +936,8 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     DedupPhaseOptions dopt;
     dopt.run_id = ctx.run_id;
     dopt.dry_run = dry_run;
+    dopt.incremental = ctx.incremental;
+    dopt.model_json = dedup_model;
     log.Write("info", "dedup_started", {{"entity", dedup_entity}});
     std::optional<DedupPhaseResult> phase;
     Status matched = WithRetries(
@@ -931,6 +953,8 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     sd.entity = dedup_entity;
     sd.records = phase->records;
     sd.candidate_pairs = phase->candidate_pairs;
+    sd.matched = phase->matched;
+    sd.kept_model = phase->kept_model;
     sd.auto_merges = phase->auto_merges;
     sd.added = phase->added;
     sd.superseded = phase->superseded;
@@ -939,7 +963,8 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     sd.reused = phase->reused;
     log.Write("info", "dedup_finished",
               {{"entity", dedup_entity}, {"records", sd.records},
-               {"candidate_pairs", sd.candidate_pairs}, {"auto_merges", sd.auto_merges},
+               {"candidate_pairs", sd.candidate_pairs}, {"matched", sd.matched},
+               {"kept_model", sd.kept_model}, {"auto_merges", sd.auto_merges},
                {"added", sd.added}, {"superseded", sd.superseded},
                {"review_pairs", sd.review_pairs}, {"seconds", sd.seconds}, {"reused", sd.reused}});
     (void)store.AddEvent(ctx.run_id, "info", "dedup", dedup_entity,

@@ -57,6 +57,9 @@ struct MigrateOptions {
   int max_retries = 5;                // per batch, for transient faults
   std::optional<int64_t> resume;      // continue this interrupted or failed run
   std::string spec_path;              // empty: the embedded MDW spec
+  // A dedup model file (`medmigrate dedup model`) to score with instead of
+  // fitting one or keeping the last run's; empty: fit (full) or keep (incremental).
+  std::string dedup_model_path;
   // Incremental runs re-read rows whose updated_at is this much older than
   // the last run's watermark: transactions that committed late.
   int overlap_seconds = 300;
@@ -91,6 +94,8 @@ struct MigrationSummary {
     std::string entity;
     int64_t records = 0;
     int64_t candidate_pairs = 0;
+    int64_t matched = 0;      // records matched: all, or the new and changed ones
+    bool kept_model = false;  // scored with a model fitted earlier (or given), not now
     int64_t auto_merges = 0;  // records merged automatically, in force
     int64_t added = 0;        // merges the phase recorded
     int64_t superseded = 0;   // earlier automatic merges it reverted

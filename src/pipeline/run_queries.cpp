@@ -141,6 +141,8 @@ nlohmann::json ToJson(const MigrationSummary& s) {
   j["dedup"] = d.entity.empty() ? nlohmann::json(nullptr)
                                 : nlohmann::json{{"entity", d.entity},
                                                  {"records", d.records},
+                                                 {"matched", d.matched},
+                                                 {"kept_model", d.kept_model},
                                                  {"candidate_pairs", d.candidate_pairs},
                                                  {"auto_merges", d.auto_merges},
                                                  {"added", d.added},

@@ -13,6 +13,7 @@
 
 #include "generate/legacy_generator.h"
 #include "generate/mutator.h"
+#include "pipeline/dedup_phase.h"
 #include "pipeline/migration.h"
 #include "pipeline/rollback.h"
 #include "pipeline/target_content.h"
@@ -88,10 +89,19 @@ class IncrementalTest : public ::testing::Test {
     return nlohmann::json::parse(std::ifstream(m.truth_path));
   }
 
-  // The incremental target's live rows equal a fresh full migration's rows.
+  // The incremental target's live rows equal a fresh full migration's rows,
+  // duplicates scored with the same model: incremental runs keep the model
+  // of the full run, a fresh one would fit its own on the changed data.
   void ExpectEqualsFreshFullMigration(pg::Connection& incremental) {
     auto fresh = NewTarget();
-    Run(*fresh);
+    Result<std::optional<std::string>> model = KeptDedupModel(incremental, "patients");
+    ASSERT_TRUE(model.ok() && model->has_value());
+    MigrateOptions o = Options(*fresh);
+    o.dedup_model_path = testing::MakeTempDir("model") + "/model.json";
+    std::ofstream(o.dedup_model_path) << **model;
+    MigrationSummary s = RunSucceeding(o);
+    EXPECT_EQ(s.validation, "passed") << s.validation_error;
+    EXPECT_TRUE(s.dedup.kept_model);
     pg::Connection f = fresh->Connect();
     auto want = TargetHashes(f, /*live_only=*/true);
     auto got = TargetHashes(incremental, /*live_only=*/true);
@@ -116,6 +126,10 @@ TEST_F(IncrementalTest, AfterMutationEqualsAFreshFullMigrationAndSoftDeletesTheD
   nlohmann::json truth = Mutate(5);
   MigrationSummary inc = Run(*target, "incremental");
   EXPECT_EQ(inc.type, "incremental");
+  // Duplicates: the full run's model, and only new and changed patients matched.
+  EXPECT_TRUE(inc.dedup.kept_model);
+  EXPECT_GT(inc.dedup.matched, 0);
+  EXPECT_LT(inc.dedup.matched, inc.dedup.records / 4);
   ExpectEqualsFreshFullMigration(t);
 
   // Every mutated kind shows up in the report.
@@ -160,6 +174,8 @@ TEST_F(IncrementalTest, AfterMutationEqualsAFreshFullMigrationAndSoftDeletesTheD
   // A second incremental run on an unchanged legacy database writes nothing.
   auto before = TargetHashes(t, false, /*exact=*/true);
   MigrationSummary again = Run(*target, "incremental");
+  EXPECT_EQ(again.dedup.matched, 0);
+  EXPECT_EQ(again.dedup.added + again.dedup.superseded, 0);
   for (const auto& e : again.entities) {
     EXPECT_EQ(e.inserted + e.updated + e.deleted, 0) << e.entity;
   }
