@@ -113,7 +113,10 @@ Status LegacyReader::ReadKeys(const spec::EntitySpec& entity, std::span<const in
     if (i) list += ',';
     list += std::to_string(keys[i]);
   }
-  list += "}'::bigint[]";
+  // Untyped: the array takes the key column's type. `::bigint[]` against an
+  // integer key made the planner walk the whole primary key (161 s for 9,000
+  // patients' jaws at large scale, instead of 0.7 s).
+  list += "}'";
   std::string key = conn_.QuoteIdent(entity.key);
   return ReadCopy(fmt::format("COPY (SELECT * FROM ({}) AS q WHERE {} = ANY({}) ORDER BY {}) TO STDOUT",
                               SourceSql(entity), key, list, key),

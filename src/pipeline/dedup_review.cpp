@@ -156,7 +156,7 @@ Result<std::map<std::string, std::map<std::string, std::string>>> Records(
   for (const std::string& k : keys) list += (list.empty() ? "" : ",") + k;
   MM_ASSIGN_OR_RETURN(
       pg::QueryResult r,
-      legacy.Query(fmt::format("SELECT * FROM ({}) AS q WHERE q.{} = ANY($1::bigint[])",
+      legacy.Query(fmt::format("SELECT * FROM ({}) AS q WHERE q.{} = ANY($1)",
                                dedup.source, key),
                    {"{" + list + "}"}));
   for (int i = 0; i < r.rows(); ++i) {

@@ -31,6 +31,7 @@
 #include "dedup/match_model.h"
 #include "pipeline/dedup_phase.h"
 #include "pipeline/incremental.h"
+#include "schema/migrator.h"
 #include "spec/spec_parser.h"
 #include "transform/row_transformer.h"
 
@@ -641,7 +642,8 @@ Status AddMergeChanges(const RunContext& ctx, extract::LegacyReader& reader,
           c.ref_entity != dedup_entity || c.source.empty()) {
         continue;
       }
-      where += fmt::format("{}src.\"{}\" = ANY('{{{}}}'::bigint[])", where.empty() ? "" : " OR ",
+      // Untyped array: it takes the column's type (see LegacyReader::ReadKeys).
+      where += fmt::format("{}src.\"{}\" = ANY('{{{}}}')", where.empty() ? "" : " OR ",
                            c.source, list);
     }
     if (where.empty()) return Status::Ok();
@@ -773,6 +775,26 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   if (!tracking) {
     return Status::FailedPrecondition(
         "the target has no tracking schema: run 'medmigrate init' first");
+  }
+  {
+    // A target set up by an older medmigrate: its tracking tables lack what
+    // this one records.
+    MM_ASSIGN_OR_RETURN(std::vector<schema::Migration> available, schema::EmbeddedMigrations());
+    MM_ASSIGN_OR_RETURN(std::vector<schema::MigrationState> states,
+                        schema::ListMigrationStates(control, available));
+    std::string pending;
+    for (const schema::MigrationState& m : states) {
+      if (m.scope == schema::SchemaScope::kTracking &&
+          m.kind == schema::MigrationState::Kind::kPending) {
+        pending += (pending.empty() ? "" : ", ") + m.path;
+      }
+    }
+    if (!pending.empty()) {
+      return Status::FailedPrecondition(fmt::format(
+          "the target's tracking schema is older than this medmigrate (not applied: {}): run "
+          "'medmigrate init' to bring it up to date",
+          pending));
+    }
   }
   // One active run per target, across processes and hosts. The lock lives as
   // long as this session: a killed run releases it.

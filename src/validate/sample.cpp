@@ -110,7 +110,7 @@ Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec
   std::set<std::string> seen, changed;
   CopyStream stream(&legacy);
   MM_RETURN_IF_ERROR(
-      stream.Begin(fmt::format("SELECT {} FROM {} WHERE {} = ANY('{{{}}}'::bigint[])", list,
+      stream.Begin(fmt::format("SELECT {} FROM {} WHERE {} = ANY('{{{}}}')", list,
                                SourceFrom(legacy, e), legacy.QuoteIdent(e.key), keys)));
   const auto& columns = transformer.TargetColumns();
   std::string copy;
