@@ -288,13 +288,33 @@ TEST_F(DedupMigrationTest, CliReviewCommandsAndClearErrors) {
   auto bad_key = testing::RunMedmigrate(args({"dedup", "unmerge", "x1"}, false));
   EXPECT_NE(bad_key.exit_code, 0);
   EXPECT_NE(bad_key.err.find("not a legacy key"), std::string::npos) << bad_key.err;
+  // No run yet: no model to print.
+  auto no_model = testing::RunMedmigrate(args({"dedup", "model"}, false));
+  EXPECT_NE(no_model.exit_code, 0);
+  EXPECT_NE(no_model.err.find("run a full migration first"), std::string::npos) << no_model.err;
   auto bad_status = testing::RunMedmigrate(args({"dedup", "list", "--status", "maybe"}));
   EXPECT_NE(bad_status.exit_code, 0);
   EXPECT_NE(bad_status.err.find("pending, merged, distinct or all"), std::string::npos)
       << bad_status.err;
 
+  // A model file that is not one is refused before a run starts, naming what is wrong.
+  const std::string not_a_model = in_work.cwd + "/not-a-model.json";
+  std::ofstream(not_a_model) << R"({"format": 1, "prior_bits": "high"})";
+  auto refused = testing::RunMedmigrate(args({"migrate", "--dedup-model", not_a_model}), in_work);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("not a dedup model"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("'prior_bits' must be a number"), std::string::npos) << refused.err;
+  EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.runs"), 0);
+
   // The pair resolved distinct is never merged by the migration.
   ASSERT_EQ(testing::RunMedmigrate(args({"migrate", "--no-validate"}), in_work).exit_code, 0);
+  // The model the run fitted, printed as JSON, parameters only.
+  auto model = testing::RunMedmigrate(args({"dedup", "model"}, false));
+  ASSERT_EQ(model.exit_code, 0) << model.err;
+  auto fitted = nlohmann::json::parse(model.out);
+  EXPECT_EQ(fitted["format"], 1);
+  EXPECT_TRUE(fitted["fields"].contains("family_name"));
+  EXPECT_LT(fitted["prior_bits"].get<double>(), 0);
   EXPECT_EQ(QueryInt(t, fmt::format("SELECT count(*) FROM medmigrate.active_merges m JOIN "
                                     "medmigrate.dedup_pairs p ON p.id = {} AND m.legacy_id IN "
                                     "(p.legacy_id_a, p.legacy_id_b) AND m.survivor_legacy_id IN "

@@ -350,6 +350,34 @@ TEST_F(MigrationTest, SubsetNeedsItsDependenciesInTheTarget) {
   EXPECT_THAT(RunMigration(o).status().message(), ::testing::HasSubstr("'bogus' is not an entity"));
 }
 
+// A target that an older medmigrate set up lacks tracking tables and columns
+// this one records into: the run is refused up front, saying how to upgrade,
+// instead of failing halfway on a missing column.
+TEST_F(MigrationTest, TargetWithAnOlderTrackingSchemaIsRefusedWithTheFix) {
+  auto target = std::make_unique<TestDatabase>("target");
+  ASSERT_OK_AND_ASSIGN(std::vector<schema::Migration> all, schema::EmbeddedMigrations());
+  std::vector<schema::Migration> older;
+  std::string last;
+  for (const schema::Migration& m : all) {
+    if (m.scope == schema::SchemaScope::kTracking) last = m.path();
+  }
+  for (const schema::Migration& m : all) {
+    if (m.path() != last) older.push_back(m);
+  }
+  {
+    pg::Connection c = target->Connect();
+    ASSERT_OK(schema::ApplyMigrations(c, schema::AllScopes(), older).status());
+  }
+  Result<MigrationSummary> r = RunMigration(Options(*target));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr(last));
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("run 'medmigrate init'"));
+  ASSERT_OK(schema::InitSchemas(target->url(), {}).status());
+  ASSERT_OK_AND_ASSIGN(MigrationSummary s, RunMigration(Options(*target)));
+  EXPECT_EQ(s.state, "succeeded");
+}
+
 TEST_F(MigrationTest, OneRunAtATimePerTarget) {
   auto target = NewTarget();
   // Hold the run lock as a concurrent medmigrate would.
