@@ -120,9 +120,13 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
         if (!s.dedup.entity.empty()) {
           const auto& d = s.dedup;
           std::cout << fmt::format(
-              "dedup {}: {} records, {} merged automatically ({} new, {} taken back), {} pairs "
+              "dedup {}: {} records{}, {} merged automatically ({} new, {} taken back), {} pairs "
               "to review{} in {:.1f}s; 'medmigrate dedup list'\n",
-              d.entity, d.records, d.auto_merges, d.added, d.superseded, d.review_pairs,
+              d.entity, d.records,
+              d.kept_model && d.matched < d.records
+                  ? fmt::format(" ({} new or changed matched with the kept model)", d.matched)
+                  : "",
+              d.auto_merges, d.added, d.superseded, d.review_pairs,
               d.soft_deleted ? fmt::format(", {} loaded earlier soft-deleted", d.soft_deleted) : "",
               d.seconds);
         }
