@@ -241,6 +241,49 @@ TEST_F(DedupMigrationTest, ReviewDecisionsTakeEffectAtTheNextRunAndCanBeTakenBac
   EXPECT_EQ(full.validation, "passed");
 }
 
+// An incremental run matches only what changed, with the full run's model:
+// a merged patient whose name and e-mail changed beyond recognition is taken
+// back out of its merge and loaded; every other merge stands.
+TEST_F(DedupMigrationTest, IncrementalRunDecidesAgainOnlyWhatChanged) {
+  Run();
+  pg::Connection t = target_->Connect();
+  const std::map<int64_t, int64_t> before = ActiveMerges(t);
+  ASSERT_GT(before.size(), 2u);
+  pg::Connection l = legacy_->Connect();
+  int64_t changed = 0;
+  for (const auto& [merged, survivor] : before) {
+    if (QueryInt(l, fmt::format("SELECT count(*) FROM dispatch_patient p JOIN auth_user u ON "
+                                "u.id = p.user_id WHERE p.id = {}",
+                                merged)) == 1) {
+      changed = merged;
+      break;
+    }
+  }
+  ASSERT_NE(changed, 0) << "no merged patient has a user";
+  ASSERT_OK(l.Query(fmt::format("UPDATE auth_user SET first_name = 'Zebulon', last_name = "
+                                "'Quixotic', email = 'zq{0}@example.net' WHERE id = (SELECT "
+                                "user_id FROM dispatch_patient WHERE id = {0})",
+                                changed))
+                .status());
+
+  MigrationSummary inc = Run("incremental");
+  EXPECT_TRUE(inc.dedup.kept_model);
+  EXPECT_GE(inc.dedup.matched, 2);  // the changed record and its survivor
+  EXPECT_LT(inc.dedup.matched * 20, inc.dedup.records);
+  EXPECT_EQ(inc.dedup.superseded, 1);
+  EXPECT_EQ(inc.dedup.added, 0);
+  std::map<int64_t, int64_t> after = ActiveMerges(t);
+  EXPECT_EQ(after.count(changed), 0u);
+  std::map<int64_t, int64_t> rest = before;
+  rest.erase(changed);
+  EXPECT_EQ(after, rest);
+  EXPECT_EQ(QueryInt(t, fmt::format("SELECT count(*) FROM patients WHERE legacy_id = {} AND "
+                                    "deleted_at IS NULL",
+                                    changed)),
+            1);
+  EXPECT_EQ(inc.validation, "passed") << inc.validation_error;
+}
+
 TEST_F(DedupMigrationTest, CliReviewCommandsAndClearErrors) {
   std::vector<std::string> urls = {"--legacy-url", legacy_->url(), "--target-url", target_->url()};
   auto args = [&](std::vector<std::string> a, bool legacy = true) {
