@@ -22,9 +22,10 @@
 // survivor (transform::TransformContext::merges).
 //
 // Memory: the entity's records, prepared as they are read (the raw records
-// never all exist), and the matcher's state (dedup/deduplicator.h): about
-// 175 bytes per record at the phase's peak (188 MB in all at 979,940 MDW
-// patients); freed before the load starts.
+// never all exist), their source hashes (16 bytes each in a full match), and
+// the matcher's state (dedup/deduplicator.h): about 190 bytes per record at
+// the phase's peak (203 MB in all at 979,940 MDW patients); freed before the
+// load starts.
 #pragma once
 
 #include <cstdint>
