@@ -6,13 +6,12 @@
 
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "common/file.h"
 #include "cli/context.h"
 #include "cli/output.h"
 #include "dedup/evaluation.h"
@@ -33,14 +32,6 @@ struct EvaluateFlags {
   bool without_ssn = false;
   bool json = false;
 };
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("cannot open '{}': check the path", path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 double PeakMemoryMb() {
   rusage u{};

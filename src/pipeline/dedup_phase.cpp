@@ -285,7 +285,6 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     // A record merged with a flagged or vanished one is decided again too;
     // the other automatic merges join as pairs, so that a cluster a flagged
     // record joins is whole.
-    std::sort(gone.begin(), gone.end());
     for (const auto& [k, m] : active) {
       int64_t s = 0;
       if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
@@ -316,7 +315,6 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   options.max_cluster_size = static_cast<size_t>(d.max_cluster_size);
   dedup::DedupResult matched;
   if (!records.empty()) matched = dedup::Deduplicate(std::move(records), options, scope);
-  if (kept) matched.model = *kept;
   result.candidate_pairs = static_cast<int64_t>(matched.stats.candidate_pairs);
   result.pairs_per_second = matched.stats.pairs_per_second;
   const auto& prepared = matched.records;

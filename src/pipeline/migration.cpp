@@ -15,7 +15,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <fmt/chrono.h>
@@ -24,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/copy_text.h"
+#include "common/file.h"
 #include "common/db_url.h"
 #include "extract/legacy_reader.h"
 #include "load/batch_loader.h"
@@ -749,20 +749,15 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   }
   std::optional<std::string> dedup_model;
   if (!o.dedup_model_path.empty()) {
-    std::ifstream in(o.dedup_model_path);
-    std::stringstream text;
-    if (in) text << in.rdbuf();
-    if (!in) {
-      return Status::InvalidArgument(
-          fmt::format("--dedup-model {}: cannot read the file", o.dedup_model_path));
-    }
+    Result<std::string> text = ReadFile(o.dedup_model_path);
+    if (!text.ok()) return text.status().Prepend("--dedup-model");
     std::string error;
-    if (!dedup::MatchModel::FromJson(text.str(), 0, &error)) {
+    if (!dedup::MatchModel::FromJson(*text, 0, &error)) {
       return Status::InvalidArgument(fmt::format(
           "--dedup-model {}: not a dedup model ('medmigrate dedup model' writes one): {}",
           o.dedup_model_path, error));
     }
-    dedup_model = text.str();
+    dedup_model = std::move(text).value();
   }
 
   if (o.max_retries < 0 || o.max_retries > 100) {
