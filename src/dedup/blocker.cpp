@@ -106,70 +106,111 @@ const std::vector<BlockingPass>& DefaultBlockingPasses() {
 }
 
 Blocker::Blocker(const std::vector<PreparedRecord>& records, std::vector<BlockingPass> passes,
-                 size_t max_block_size, bool use_national_id) {
+                 size_t max_block_size, bool use_national_id)
+    : owned_(std::make_unique<VectorRecords>(records)),
+      records_(owned_.get()),
+      max_block_size_(max_block_size),
+      sorter_(kDefaultSortBudget, "") {
+  Build(std::move(passes), use_national_id);
+}
+
+Blocker::Blocker(const Records& records, std::vector<BlockingPass> passes, size_t max_block_size,
+                 bool use_national_id, size_t sort_budget, const std::string& spill_dir)
+    : records_(&records), max_block_size_(max_block_size), sorter_(sort_budget, spill_dir) {
+  Build(std::move(passes), use_national_id);
+}
+
+void Blocker::Build(std::vector<BlockingPass> passes, bool use_national_id) {
+  const Records& records = *records_;
   for (BlockingPass& p : passes) {
     if (use_national_id || !ReadsNationalId(p)) passes_.push_back(std::move(p));
   }
-  passes_blocks_.resize(passes_.size());
-  const size_t n = records.size();
-  // 12 bytes, not 16: the key in two halves. Alive for every record at the
-  // peak of the phase (all records and the earlier passes' block_of).
-  struct Entry {
-    uint32_t key_high, key_low, index;
-    uint64_t key() const { return uint64_t{key_high} << 32 | key_low; }
+  ranges_.resize(passes_.size());
+  records.ForEach([&](uint32_t i, const PreparedRecord& r) {
+    for (size_t p = 0; p < passes_.size(); ++p) {
+      const uint64_t key = Key(r, passes_[p], p);
+      if (key != 0) sorter_.Add({static_cast<uint32_t>(p), i, key});
+    }
+  });
+  sorter_.Finish();
+  // One walk: where each pass's entries are, its blocks and oversize keys.
+  auto reader = sorter_.Read();
+  Entry e{}, first{};
+  uint64_t at = 0, run = 0;
+  auto end_group = [&]() {
+    if (run == 0) return;
+    PassRange& range = ranges_[first.pass];
+    if (run > max_block_size_) {
+      range.oversize.push_back(first.key);
+    } else if (run > 1) {
+      ++range.blocks;
+      pair_bound_ += run * (run - 1) / 2;
+    }
+    run = 0;
   };
-  std::vector<Entry> entries;
-  entries.reserve(n);  // not doubled past n
-  for (size_t p = 0; p < passes_.size(); ++p) {
-    entries.clear();
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t key = Key(records[i], passes_[p], p);
-      if (key != 0) {
-        entries.push_back({static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key),
-                           static_cast<uint32_t>(i)});
-      }
+  for (size_t p = 0; p < passes_.size(); ++p) ranges_[p].begin = ranges_[p].end = 0;
+  std::vector<bool> seen(passes_.size(), false);
+  while (reader.Next(&e)) {
+    if (run > 0 && (e.pass != first.pass || e.key != first.key)) end_group();
+    if (run == 0) first = e;
+    ++run;
+    if (!seen[e.pass]) {
+      seen[e.pass] = true;
+      ranges_[e.pass].begin = at;
     }
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      return a.key() != b.key() ? a.key() < b.key() : a.index < b.index;
-    });
-    // Number the blocks of two records or more, up to max_block_size.
-    PassBlocks& blocks = passes_blocks_[p];
-    size_t begin = 0;
-    while (begin < entries.size()) {
-      size_t end = begin + 1;
-      while (end < entries.size() && entries[end].key() == entries[begin].key()) ++end;
-      const size_t size = end - begin;
-      if (size > 1 && size <= max_block_size) {
-        if (blocks.block_of.empty()) blocks.block_of.assign(n, 0);
-        ++blocks.blocks;
-        for (size_t k = begin; k < end; ++k) blocks.block_of[entries[k].index] = blocks.blocks;
-        pair_bound_ += size * (size - 1) / 2;
-      }
-      begin = end;
-    }
+    ranges_[e.pass].end = ++at;
   }
+  end_group();
 }
 
-void Blocker::BlockMembers(size_t p, std::vector<uint32_t>* members,
-                           std::vector<uint32_t>* ends) const {
-  const PassBlocks& blocks = passes_blocks_[p];
-  // ends[b] counts block b's records first, then becomes its end.
-  ends->assign(blocks.blocks, 0);
-  for (const uint32_t b : blocks.block_of) {
-    if (b != 0) ++(*ends)[b - 1];
+uint64_t Blocker::BlockingKey(size_t q, const PreparedRecord& r) const {
+  const PassRange& range = ranges_[q];
+  if (range.blocks == 0) return 0;
+  const uint64_t key = Key(r, passes_[q], q);
+  if (key == 0 || std::binary_search(range.oversize.begin(), range.oversize.end(), key)) return 0;
+  return key;
+}
+
+void Blocker::ForEachBlock(size_t p, const std::vector<uint8_t>& only,
+                           const std::function<void(const Block&)>& f) const {
+  const PassRange& range = ranges_[p];
+  if (range.blocks == 0) return;
+  Block block;
+  block.pass = p;
+  std::vector<PreparedRecord> slots;  // the block's records when they are not in memory
+  std::vector<uint32_t> members;
+  auto emit = [&]() {
+    const size_t n = members.size();
+    if (n < 2 || n > max_block_size_) return;
+    // A block without a flagged record has no pair to give.
+    if (!only.empty() &&
+        std::none_of(members.begin(), members.end(), [&](uint32_t m) { return only[m] != 0; })) {
+      return;
+    }
+    if (slots.size() < n) slots.resize(n);
+    block.index = members;
+    block.record.resize(n);
+    block.earlier.assign(n * p, 0);
+    for (size_t x = 0; x < n; ++x) {
+      const PreparedRecord& r = records_->Get(members[x], &slots[x]);
+      block.record[x] = &r;
+      for (size_t q = 0; q < p; ++q) block.earlier[x * p + q] = BlockingKey(q, r);
+    }
+    f(block);
+  };
+  auto reader = sorter_.Read(range.begin, range.end);
+  Entry e{};
+  uint64_t key = 0;
+  while (reader.Next(&e)) {
+    if (!members.empty() && e.key != key) {
+      emit();
+      members.clear();
+    }
+    key = e.key;
+    // Past max_block_size the block is skipped: its records are not kept.
+    if (members.size() <= max_block_size_) members.push_back(e.index);
   }
-  std::vector<uint32_t> next(blocks.blocks);
-  uint32_t total = 0;
-  for (uint32_t b = 0; b < blocks.blocks; ++b) {
-    next[b] = total;
-    total += (*ends)[b];
-    (*ends)[b] = total;
-  }
-  members->resize(total);
-  for (size_t i = 0; i < blocks.block_of.size(); ++i) {
-    const uint32_t b = blocks.block_of[i];
-    if (b != 0) (*members)[next[b - 1]++] = static_cast<uint32_t>(i);
-  }
+  if (!members.empty()) emit();
 }
 
 int Blocker::FindPass(std::string_view name) const {
@@ -180,8 +221,12 @@ int Blocker::FindPass(std::string_view name) const {
 }
 
 bool Blocker::Blocked(size_t i, size_t j) const {
-  for (size_t q = 0; q < passes_blocks_.size(); ++q) {
-    if (SameBlock(q, i, j)) return true;
+  PreparedRecord slot_i, slot_j;
+  const PreparedRecord& a = records_->Get(static_cast<uint32_t>(i), &slot_i);
+  const PreparedRecord& b = records_->Get(static_cast<uint32_t>(j), &slot_j);
+  for (size_t q = 0; q < passes_.size(); ++q) {
+    const uint64_t k = BlockingKey(q, a);
+    if (k != 0 && k == BlockingKey(q, b)) return true;
   }
   return false;
 }

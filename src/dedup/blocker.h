@@ -5,24 +5,31 @@
 // that one pass misses (a typo in the surname) is still found by another.
 // A pair is produced once: by the first pass that blocks it.
 //
-// Memory: per pass that blocks anything, the block of each record (4 bytes);
-// a pass that blocks nothing (a source without addresses) costs nothing.
-// Building sorts one pass at a time (12 bytes per record that has the pass's
-// key, freed on return); a call that goes through a pass's pairs rebuilds its
-// blocks' record lists for the call (4 bytes per record in a block). A block larger than
-// max_block_size is skipped in that pass (a sentinel birth date shared by thousands), since it
-// would cost quadratic time and carry no evidence. Thread-compatible: const methods may run
+// Memory: bounded, whatever the number of records. The (pass, key, record)
+// entries are sorted externally (external_sort.h: `sort_budget` bytes in
+// memory, the rest in a spill file), and a walk through a pass reads them in
+// order, block by block, fetching only one block's records at a time (at
+// most max_block_size). "Blocked by an earlier pass" is decided on the two
+// records' own keys, not on a per-record table. A block larger than
+// max_block_size is skipped in that pass (a sentinel birth date shared by
+// thousands), since it would cost quadratic time and carry no evidence; its
+// key is kept (a few per pass). Thread-compatible: const methods may run
 // concurrently.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "dedup/external_sort.h"
 #include "dedup/person_record.h"
+#include "dedup/record_store.h"
 
 namespace medmigrate::dedup {
 
@@ -56,23 +63,29 @@ const std::vector<BlockingPass>& DefaultBlockingPasses();
 class Blocker {
  public:
   // `records` must outlive the Blocker. `use_national_id` false drops the
-  // passes that read the national id.
+  // passes that read the national id. Sorting keeps at most `sort_budget`
+  // bytes in memory and spills the rest to `spill_dir` ("" : $TMPDIR).
+  Blocker(const Records& records, std::vector<BlockingPass> passes, size_t max_block_size,
+          bool use_national_id, size_t sort_budget = kDefaultSortBudget,
+          const std::string& spill_dir = "");
   Blocker(const std::vector<PreparedRecord>& records, std::vector<BlockingPass> passes,
           size_t max_block_size, bool use_national_id);
 
-  // Calls f(i, j) (indices into records, i < j) once per candidate pair,
-  // pass by pass. With `only` non-empty, only pairs where only[i] or only[j]
-  // is set (new records against all).
+  static constexpr size_t kDefaultSortBudget = size_t{16} << 20;
+
+  // Calls f(i, j, record i, record j) (indices into records, i < j) once
+  // per candidate pair, pass by pass. With `only` non-empty, only pairs
+  // where only[i] or only[j] is set (new records against all).
   template <typename F>
   void ForEachPair(F&& f, const std::vector<uint8_t>& only = {}) const;
 
-  // Calls f(i, j) for the pairs that pass `pass` is the first to block: the
-  // candidate pairs ForEachPair yields in that pass.
+  // Calls f(i, j, record i, record j) for the pairs that pass `pass` is the
+  // first to block: the candidate pairs ForEachPair yields in that pass.
   template <typename F>
   void ForEachNewPairOfPass(size_t pass, F&& f, const std::vector<uint8_t>& only = {}) const;
 
-  // Calls f(i, j) for every pair pass `pass` blocks, whether or not an
-  // earlier pass also does (model training on one pass's pairs).
+  // Calls f(i, j, record i, record j) for every pair pass `pass` blocks,
+  // whether or not an earlier pass also does (model training on one pass's pairs).
   template <typename F>
   void ForEachPairOfPass(size_t pass, F&& f) const;
 
@@ -86,81 +99,87 @@ class Blocker {
   // Upper bound of the candidate pairs (sum over passes, overlaps counted).
   uint64_t PairBound() const { return pair_bound_; }
   size_t pass_count() const { return passes_.size(); }
+  // Whether the sorted keys went to a spill file (more than the budget).
+  bool spilled() const { return sorter_.spilled(); }
+
+  // One block of one pass, its records ascending; earlier[x * pass + q]:
+  // record x's key in earlier pass q, 0 when q does not block it (unknown,
+  // alone or oversize).
+  struct Block {
+    size_t pass = 0;
+    std::vector<uint32_t> index;
+    std::vector<const PreparedRecord*> record;
+    std::vector<uint64_t> earlier;
+    bool EarlierBlocks(size_t x, size_t y) const {
+      for (size_t q = 0; q < pass; ++q) {
+        const uint64_t k = earlier[x * pass + q];
+        if (k != 0 && k == earlier[y * pass + q]) return true;
+      }
+      return false;
+    }
+  };
 
  private:
-  // The blocks of one pass: records sharing a key, singletons and oversize
-  // blocks dropped, numbered in key order.
-  struct PassBlocks {
-    uint32_t blocks = 0;
-    // [record] 1 + the block holding it, 0: none. Equal and non-zero exactly
-    // when the pass's keys are: enough for "blocked by an earlier pass".
-    // Empty when the pass blocks nothing.
-    std::vector<uint32_t> block_of;
+  struct Entry {
+    uint32_t pass;
+    uint32_t index;
+    uint64_t key;
+    bool operator<(const Entry& o) const {
+      if (pass != o.pass) return pass < o.pass;
+      if (key != o.key) return key < o.key;
+      return index < o.index;
+    }
   };
-  // Whether pass q blocks records i and j together.
-  bool SameBlock(size_t q, size_t i, size_t j) const {
-    const std::vector<uint32_t>& of = passes_blocks_[q].block_of;
-    return !of.empty() && of[i] != 0 && of[i] == of[j];
-  }
-  // Calls f(i, j) for every pair of records in a block of pass `p`, block by
-  // block in key order, each block's records ascending: the order of a sort
-  // by (key, record), rebuilt from block_of (a counting sort, O(records)),
-  // so that no pass keeps its sorted records between calls.
-  // With `only` non-empty, blocks without a flagged record are skipped.
-  template <typename F>
-  void ForEachBlockPair(size_t p, F&& f, const std::vector<uint8_t>& only = {}) const;
-  // The records of pass p's blocks, block after block; (*ends)[b]: the end of
-  // block b in *members.
-  void BlockMembers(size_t p, std::vector<uint32_t>* members, std::vector<uint32_t>* ends) const;
+  struct PassRange {
+    uint64_t begin = 0, end = 0;     // its entries in the sorted order
+    uint64_t blocks = 0;             // of two records or more, up to max_block_size
+    std::vector<uint64_t> oversize;  // keys of the blocks skipped, sorted
+  };
+  void Build(std::vector<BlockingPass> passes, bool use_national_id);
+  // Pass q's key for r when q blocks r with another record (0 otherwise).
+  uint64_t BlockingKey(size_t q, const PreparedRecord& r) const;
+  // Calls f(block) for each block of pass p, in key order. With `only`
+  // non-empty, blocks without a flagged record are skipped unread.
+  void ForEachBlock(size_t p, const std::vector<uint8_t>& only,
+                    const std::function<void(const Block&)>& f) const;
 
+  std::unique_ptr<VectorRecords> owned_;  // the vector constructor's view
+  const Records* records_;
   std::vector<BlockingPass> passes_;
-  std::vector<PassBlocks> passes_blocks_;  // [pass]
+  size_t max_block_size_;
+  ExternalSorter<Entry> sorter_;
+  std::vector<PassRange> ranges_;  // [pass]
   uint64_t pair_bound_ = 0;
 };
 
 template <typename F>
-void Blocker::ForEachBlockPair(size_t p, F&& f, const std::vector<uint8_t>& only) const {
-  std::vector<uint32_t> members;
-  std::vector<uint32_t> ends;
-  BlockMembers(p, &members, &ends);
-  size_t begin = 0;
-  for (const uint32_t end : ends) {
-    // A block without a flagged record has no pair to give.
-    if (!only.empty() && std::none_of(members.begin() + static_cast<std::ptrdiff_t>(begin),
-                                      members.begin() + end,
-                                      [&](uint32_t m) { return only[m] != 0; })) {
-      begin = end;
-      continue;
-    }
-    for (size_t x = begin; x < end; ++x) {
-      for (size_t y = x + 1; y < end; ++y) f(members[x], members[y]);
-    }
-    begin = end;
-  }
-}
-
-template <typename F>
 void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
-  for (size_t p = 0; p < passes_blocks_.size(); ++p) ForEachNewPairOfPass(p, f, only);
+  for (size_t p = 0; p < passes_.size(); ++p) ForEachNewPairOfPass(p, f, only);
 }
 
 template <typename F>
 void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& only) const {
-  ForEachBlockPair(
-      p,
-      [&](size_t i, size_t j) {
-        if (!only.empty() && !only[i] && !only[j]) return;
-        for (size_t q = 0; q < p; ++q) {
-          if (SameBlock(q, i, j)) return;
-        }
-        f(i, j);
-      },
-      only);
+  ForEachBlock(p, only, [&](const Block& b) {
+    const size_t n = b.index.size();
+    for (size_t x = 0; x < n; ++x) {
+      for (size_t y = x + 1; y < n; ++y) {
+        const uint32_t i = b.index[x], j = b.index[y];
+        if (!only.empty() && !only[i] && !only[j]) continue;
+        if (b.EarlierBlocks(x, y)) continue;
+        f(i, j, *b.record[x], *b.record[y]);
+      }
+    }
+  });
 }
 
 template <typename F>
-void Blocker::ForEachPairOfPass(size_t pass, F&& f) const {
-  ForEachBlockPair(pass, f);
+void Blocker::ForEachPairOfPass(size_t p, F&& f) const {
+  ForEachBlock(p, {}, [&](const Block& b) {
+    const size_t n = b.index.size();
+    for (size_t x = 0; x < n; ++x) {
+      for (size_t y = x + 1; y < n; ++y) f(b.index[x], b.index[y], *b.record[x], *b.record[y]);
+    }
+  });
 }
 
 }  // namespace medmigrate::dedup

@@ -1,5 +1,7 @@
 #include "dedup/clustering.h"
 
+#include "dedup/record_store.h"
+
 #include <algorithm>
 #include <numeric>
 #include <unordered_map>
@@ -8,9 +10,14 @@ namespace medmigrate::dedup {
 
 uint32_t ChooseSurvivor(const std::vector<PreparedRecord>& records,
                         const std::vector<uint32_t>& members) {
+  return ChooseSurvivor(VectorRecords(records), members);
+}
+
+uint32_t ChooseSurvivor(const Records& records, const std::vector<uint32_t>& members) {
+  PreparedRecord slot_a, slot_b;
   return *std::min_element(members.begin(), members.end(), [&](uint32_t x, uint32_t y) {
-    const PreparedRecord& a = records[x];
-    const PreparedRecord& b = records[y];
+    const PreparedRecord& a = records.Get(x, &slot_a);
+    const PreparedRecord& b = records.Get(y, &slot_b);
     if (a.completeness != b.completeness) return a.completeness > b.completeness;
     if (a.age_rank != b.age_rank) return a.age_rank < b.age_rank;
     return a.id < b.id;
@@ -20,6 +27,12 @@ uint32_t ChooseSurvivor(const std::vector<PreparedRecord>& records,
 ClusterResult ClusterPairs(const std::vector<PreparedRecord>& records,
                            const std::vector<ScoredPair>& pairs, const MatchModel& model,
                            const ClusterOptions& options) {
+  return ClusterPairs(VectorRecords(records), pairs, model, options);
+}
+
+ClusterResult ClusterPairs(const Records& records, const std::vector<ScoredPair>& pairs,
+                           const MatchModel& model, const ClusterOptions& options) {
+  PreparedRecord slot_i, slot_j;
   std::vector<ScoredPair> strong;
   for (const ScoredPair& p : pairs) {
     if (p.probability >= options.merge_threshold) strong.push_back(p);
@@ -49,7 +62,8 @@ ClusterResult ClusterPairs(const std::vector<PreparedRecord>& records,
         const uint32_t i = ma[x];
         const uint32_t j = mb[y];
         if ((i == p.a && j == p.b) || (i == p.b && j == p.a)) continue;
-        ok = MatchModel::Probability(model.Score(records[i], records[j])) >=
+        ok = MatchModel::Probability(
+                 model.Score(records.Get(i, &slot_i), records.Get(j, &slot_j))) >=
              options.review_threshold;
       }
     }

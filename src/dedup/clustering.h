@@ -11,6 +11,7 @@
 
 #include "dedup/match_model.h"
 #include "dedup/person_record.h"
+#include "dedup/record_store.h"
 
 namespace medmigrate::dedup {
 
@@ -39,12 +40,15 @@ struct ClusterOptions {
 
 // `pairs` in any order; only those >= merge_threshold are used. The model
 // scores the cross pairs the guard checks that are not among `pairs`.
+ClusterResult ClusterPairs(const Records& records, const std::vector<ScoredPair>& pairs,
+                           const MatchModel& model, const ClusterOptions& options);
 ClusterResult ClusterPairs(const std::vector<PreparedRecord>& records,
                            const std::vector<ScoredPair>& pairs, const MatchModel& model,
                            const ClusterOptions& options);
 
 // The survivor of a cluster: the most complete record (most known fields),
 // then the oldest (smallest age_rank), then the smallest id.
+uint32_t ChooseSurvivor(const Records& records, const std::vector<uint32_t>& members);
 uint32_t ChooseSurvivor(const std::vector<PreparedRecord>& records,
                         const std::vector<uint32_t>& members);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <unordered_map>
 
 namespace medmigrate::dedup {
 
@@ -27,20 +28,27 @@ DedupResult Deduplicate(const std::vector<PersonRecord>& input, const DedupOptio
 
 DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions& options,
                         const MatchScope& scope) {
+  std::vector<PreparedRecord> kept = std::move(records);
+  DedupResult r = Deduplicate(VectorRecords(kept), options, scope);
+  r.records = std::move(kept);
+  return r;
+}
+
+DedupResult Deduplicate(const Records& recs, const DedupOptions& options,
+                        const MatchScope& scope) {
   DedupResult r;
-  r.records = std::move(records);
-  r.stats.records = r.records.size();
+  r.stats.records = recs.size();
 
   auto t = std::chrono::steady_clock::now();
   {  // the blocker is freed before clustering
-    const Blocker blocker(r.records, DefaultBlockingPasses(), options.max_block_size,
-                          options.use_national_id);
+    const Blocker blocker(recs, DefaultBlockingPasses(), options.max_block_size,
+                          options.use_national_id, options.sort_budget, options.spill_dir);
     if (scope.model) {
       r.model = *scope.model;
     } else {
       ModelOptions model_options = options.model;
       model_options.use_national_id = options.use_national_id;
-      r.model = MatchModel::Fit(r.records, blocker, model_options);
+      r.model = MatchModel::Fit(recs, blocker, model_options);
     }
     r.stats.fit_seconds = Since(t);
     r.stats.em_iterations = r.model.em_iterations();
@@ -49,21 +57,21 @@ DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions&
     // Compare as log2 odds: no exp per pair.
     const double keep_bits = std::log2(options.keep_threshold / (1 - options.keep_threshold));
     uint64_t compared = 0;
-    const std::vector<PreparedRecord>& recs = r.records;
     blocker.ForEachPair(
-        [&](size_t i, size_t j) {
+        [&](size_t i, size_t j, const PreparedRecord& a, const PreparedRecord& b) {
           ++compared;
-          const double bits = r.model.Score(recs[i], recs[j]);
+          const double bits = r.model.Score(a, b);
           if (bits >= keep_bits) {
             r.pairs.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(j),
                                MatchModel::Probability(bits)});
           }
         },
         scope.only_new);
+    PreparedRecord slot_i, slot_j;
     for (const auto& [i, j] : scope.also) {
       if (i >= j || j >= recs.size()) continue;
       ++compared;
-      const double bits = r.model.Score(recs[i], recs[j]);
+      const double bits = r.model.Score(recs.Get(i, &slot_i), recs.Get(j, &slot_j));
       if (bits >= keep_bits) r.pairs.push_back({i, j, MatchModel::Probability(bits)});
     }
     r.stats.score_seconds = Since(t);
@@ -86,14 +94,16 @@ DedupResult Deduplicate(std::vector<PreparedRecord> records, const DedupOptions&
   co.merge_threshold = options.merge_threshold;
   co.review_threshold = options.review_threshold;
   co.max_cluster_size = options.max_cluster_size;
-  r.clusters = ClusterPairs(r.records, r.pairs, r.model, co);
-  std::vector<uint32_t> cluster_of(r.records.size(), UINT32_MAX);
+  r.clusters = ClusterPairs(recs, r.pairs, r.model, co);
+  // The cluster of each clustered record (not a table over all records).
+  std::unordered_map<uint32_t, uint32_t> cluster_of;
   for (size_t c = 0; c < r.clusters.clusters.size(); ++c) {
     for (uint32_t m : r.clusters.clusters[c].members) cluster_of[m] = static_cast<uint32_t>(c);
   }
   for (const ScoredPair& p : r.pairs) {
     if (p.probability < options.review_threshold) continue;
-    if (cluster_of[p.a] != UINT32_MAX && cluster_of[p.a] == cluster_of[p.b]) continue;
+    auto ca = cluster_of.find(p.a), cb = cluster_of.find(p.b);
+    if (ca != cluster_of.end() && cb != cluster_of.end() && ca->second == cb->second) continue;
     r.review.push_back(p);
   }
   r.stats.cluster_seconds = Since(t);

@@ -2,14 +2,15 @@
 // block, fit the model (EM), score every candidate pair, cluster. The one call
 // the pipeline and `dedup evaluate` make; pure (no I/O, no database).
 //
-// Memory: the prepared records (PreparedRecord: about 72 bytes and one block
-// of their text), the blocker's blocks (blocker.h), and the pairs that score
-// at or above keep_threshold (not every candidate pair). The PersonRecord
-// overload holds the raw records too, as its caller does; a caller with many
-// records prepares them as it reads and passes them prepared.
+// Memory: the records where the caller keeps them (a vector, or a spill file:
+// record_store.h), the blocker's sort budget (blocker.h), and the pairs that
+// score at or above keep_threshold (not every candidate pair). The
+// PersonRecord overload holds the raw records too, as its caller does; a
+// caller with many records prepares them as it reads into SpilledRecords.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct DedupOptions {
   size_t max_block_size = 1000;
   size_t max_cluster_size = 50;
   bool use_national_id = false;
+  // Sorting blocking keys keeps at most this many bytes in memory; the rest
+  // goes to unnamed files in spill_dir ("": $TMPDIR, else /tmp).
+  size_t sort_budget = Blocker::kDefaultSortBudget;
+  std::string spill_dir;
   ModelOptions model;
 };
 
@@ -69,6 +74,14 @@ struct MatchScope {
 
 // Without `model`, the model is fitted on every candidate pair, flagged or not.
 DedupResult Deduplicate(const std::vector<PersonRecord>& records, const DedupOptions& options,
+                        const MatchScope& scope = {});
+
+// The same on records in a store (the pipeline's spilled records, each by
+// PrepareOne, then all of them by CountTermFrequencies): memory stays
+// bounded however many there are. The result's `records` stays empty: the
+// caller reads records from its store. May throw std::system_error when a
+// spill file cannot be written.
+DedupResult Deduplicate(const Records& records, const DedupOptions& options,
                         const MatchScope& scope = {});
 
 // The same on records already prepared: each by PrepareOne, then all of

@@ -1,5 +1,7 @@
 #include "dedup/match_model.h"
 
+#include "dedup/record_store.h"
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -161,20 +163,19 @@ Table StartingM() {
 // `for_each` yields, at most options.em_sample_pairs of them in expectation;
 // `*seen` (when given) counts every pair.
 template <typename ForEach>
-std::vector<std::pair<Pattern, double>> PatternCounts(const std::vector<PreparedRecord>& records,
-                                                      const ModelOptions& options,
+std::vector<std::pair<Pattern, double>> PatternCounts(const ModelOptions& options,
                                                       ForEach&& for_each, Pattern mask,
                                                       uint64_t* seen) {
   uint64_t total = 0;
-  for_each([&](size_t, size_t) { ++total; });
+  for_each([&](size_t, size_t, const PreparedRecord&, const PreparedRecord&) { ++total; });
   const double rate =
       std::min(1.0, double(options.em_sample_pairs) / double(std::max<uint64_t>(total, 1)));
   const uint64_t cut = static_cast<uint64_t>(rate * 18446744073709549568.0);
   std::unordered_map<Pattern, double> counts;
-  for_each([&](size_t i, size_t j) {
+  for_each([&](size_t i, size_t j, const PreparedRecord& a, const PreparedRecord& b) {
     uint64_t state = options.seed ^ (uint64_t(i) << 32 | j);
     if (rate < 1.0 && SplitMix(state) > cut) return;
-    counts[Compare(records[i], records[j], options.use_national_id) & mask] += 1;
+    counts[Compare(a, b, options.use_national_id) & mask] += 1;
   });
   if (seen) *seen = total;
   std::vector<std::pair<Pattern, double>> sorted(counts.begin(), counts.end());
@@ -242,6 +243,11 @@ EmResult RunEm(const std::vector<std::pair<Pattern, double>>& counts, const Tabl
 
 MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blocker& blocker,
                            const ModelOptions& options) {
+  return Fit(VectorRecords(records), blocker, options);
+}
+
+MatchModel MatchModel::Fit(const Records& records, const Blocker& blocker,
+                           const ModelOptions& options) {
   MatchModel model;
   model.use_national_id_ = options.use_national_id;
   const uint64_t n = records.size();
@@ -249,8 +255,11 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
 
   // u: level shares among random pairs (all pairs when there are few).
   Table u_counts{};
+  PreparedRecord slot_i, slot_j;
   auto count_u = [&](size_t i, size_t j) {
-    const Pattern p = Compare(records[i], records[j], options.use_national_id);
+    const Pattern p = Compare(records.Get(static_cast<uint32_t>(i), &slot_i),
+                              records.Get(static_cast<uint32_t>(j), &slot_j),
+                              options.use_national_id);
     for (size_t f = 0; f < kFieldCount; ++f) u_counts[f][LevelOf(p, f)] += 1;
   };
   if (n >= 2) {
@@ -285,14 +294,14 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
       const uint8_t exact = kFields[f].tf_level;
       if (exact == 0) continue;
       double known = 0, same = 0;  // records knowing the value; sum of (count - 1)
-      for (const PreparedRecord& r : records) {
+      records.ForEach([&](uint32_t, const PreparedRecord& r) {
         const float tf = kFields[f].id == FieldId::kGiven    ? r.given_tf
                          : kFields[f].id == FieldId::kFamily ? r.family_tf
                                                              : r.date_tf;
-        if (tf < 0) continue;
+        if (tf < 0) return;
         known += 1;
         same += std::round(double(tf) * others) + 1;
-      }
+      });
       if (known < 2 || same <= 0) continue;
       const double u_exact = same / (known * (known - 1));
       double rest = 0;
@@ -326,7 +335,7 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
     if (pass < 0) continue;
     const Pattern mask = ~kCrossedNames & ~KeyFields(blocker.pass(static_cast<size_t>(pass)));
     std::vector<std::pair<Pattern, double>> counts = PatternCounts(
-        records, options, [&](auto&& f) { blocker.ForEachPairOfPass(pass, f); }, mask, nullptr);
+        options, [&](auto&& f) { blocker.ForEachPairOfPass(pass, f); }, mask, nullptr);
     double total = 0;
     for (const auto& c : counts) total += c.second;
     if (total < kMinTrainingPairs) continue;
@@ -366,7 +375,7 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
     read_so_far |= KeyFields(blocker.pass(pass));
     uint64_t blocked = 0;
     std::vector<std::pair<Pattern, double>> counts = PatternCounts(
-        records, options, [&](auto&& f) { blocker.ForEachNewPairOfPass(pass, f); },
+        options, [&](auto&& f) { blocker.ForEachNewPairOfPass(pass, f); },
         ~kCrossedNames & ~read_so_far, &blocked);
     candidates += blocked;
     // A pair with no field left to weigh is no evidence either way: it counts
@@ -413,26 +422,26 @@ MatchModel MatchModel::Fit(const std::vector<PreparedRecord>& records, const Blo
   {
     // Per-record counts back from the term frequencies ((count - 2) / (n - 2)).
     std::array<TfShape, 4> shapes;
-    for (const PreparedRecord& r : records) {
+    records.ForEach([&](uint32_t, const PreparedRecord& r) {
       const float tfs[4] = {r.given_tf, r.family_tf, r.date_tf, r.name_tf};
       for (size_t k = 0; k < 4; ++k) {
         if (tfs[k] >= 0) shapes[k].Add(std::round(tfs[k] * model.tf_others_) + 2);
       }
-    }
+    });
     for (size_t k = 0; k < 4; ++k) model.tf_shape_[k] = shapes[k].Shape();
   }
   // Rare spellings together: records whose given, family, or both names are
   // held by fewer than kCommonNameRecords records.
   double rare_given = 0, rare_family = 0, rare_both = 0, named = 0;
-  for (const PreparedRecord& r : records) {
-    if (r.given_count == 0 || r.family_count == 0) continue;
+  records.ForEach([&](uint32_t, const PreparedRecord& r) {
+    if (r.given_count == 0 || r.family_count == 0) return;
     const bool g = r.given_count < kCommonNameRecords;
     const bool f = r.family_count < kCommonNameRecords;
     named += 1;
     rare_given += g;
     rare_family += f;
     rare_both += g && f;
-  }
+  });
   if (rare_given > 0 && rare_family > 0) {
     // Smoothed by one record, so a handful of records says little.
     const double together = (rare_both + 1) * named / (rare_given * rare_family + named);

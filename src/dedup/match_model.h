@@ -57,6 +57,8 @@ class MatchModel {
  public:
   // Fits the model on `records` (prepared together) and the candidate pairs
   // of `blocker`. Deterministic for the same input.
+  static MatchModel Fit(const Records& records, const Blocker& blocker,
+                        const ModelOptions& options = {});
   static MatchModel Fit(const std::vector<PreparedRecord>& records, const Blocker& blocker,
                         const ModelOptions& options);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dedup/record_store.h"
 #include "dedup/text_normalize.h"
 
 namespace medmigrate::dedup {
@@ -59,44 +60,6 @@ std::string ParseEmail(std::string_view raw, size_t* local_size) {
     *local_size = plus;
   }
   return e;
-}
-
-// Groups of equal values among records, counted without copying a value:
-// (hash, index) sorted, then runs of equal hash split by `equal` (a hash
-// collision costs a comparison, never a wrong count). Sets counts[i] to the
-// records holding i's value for every i with has(i), 0 for the others.
-template <typename Has, typename Hash, typename Equal>
-void CountEqual(size_t n, Has&& has, Hash&& hash, Equal&& equal, std::vector<int>* counts) {
-  struct Entry {
-    uint64_t hash;
-    uint32_t index;
-  };
-  counts->assign(n, 0);
-  std::vector<Entry> entries;
-  entries.reserve(n);  // not doubled past n (pages beyond those used stay untouched)
-  for (size_t i = 0; i < n; ++i) {
-    if (has(i)) entries.push_back({hash(i), static_cast<uint32_t>(i)});
-  }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.hash != b.hash ? a.hash < b.hash : a.index < b.index;
-  });
-  std::vector<uint32_t> rest;
-  size_t begin = 0;
-  while (begin < entries.size()) {
-    size_t end = begin + 1;
-    while (end < entries.size() && entries[end].hash == entries[begin].hash) ++end;
-    rest.clear();
-    for (size_t k = begin; k < end; ++k) rest.push_back(entries[k].index);
-    while (!rest.empty()) {  // almost always one pass: one value per hash
-      const uint32_t first = rest[0];
-      auto same = std::stable_partition(rest.begin(), rest.end(),
-                                        [&](uint32_t i) { return equal(first, i); });
-      const int count = static_cast<int>(same - rest.begin());
-      for (auto it = rest.begin(); it != same; ++it) (*counts)[*it] = count;
-      rest.erase(rest.begin(), same);
-    }
-    begin = end;
-  }
 }
 
 }  // namespace
@@ -159,6 +122,19 @@ size_t PackedText::block_bytes() const {
   return bytes;
 }
 
+void PackedText::Assign(std::string_view bytes) {
+  if (bytes.empty()) {
+    delete[] block_;
+    block_ = nullptr;
+    return;
+  }
+  if (block_ == nullptr || block_bytes() < bytes.size()) {
+    delete[] block_;
+    block_ = new char[bytes.size()];
+  }
+  std::memcpy(block_, bytes.data(), bytes.size());
+}
+
 PreparedRecord PrepareOne(const PersonRecord& in) {
   PreparedRecord r;
   r.id = in.id;
@@ -200,45 +176,8 @@ std::vector<PreparedRecord> PrepareRecords(const std::vector<PersonRecord>& reco
 }
 
 void CountTermFrequencies(std::vector<PreparedRecord>* records) {
-  std::vector<PreparedRecord>& out = *records;
-  const size_t n = out.size();
-  std::vector<int> counts;
-  auto given = [&](size_t i) { return out[i].given(); };
-  auto family = [&](size_t i) { return out[i].family(); };
-  CountEqual(
-      n, [&](size_t i) { return !given(i).empty(); }, [&](size_t i) { return Fnv1a(given(i)); },
-      [&](size_t i, size_t j) { return given(i) == given(j); }, &counts);
-  for (size_t i = 0; i < n; ++i) out[i].given_count = counts[i];
-  CountEqual(
-      n, [&](size_t i) { return !family(i).empty(); }, [&](size_t i) { return Fnv1a(family(i)); },
-      [&](size_t i, size_t j) { return family(i) == family(j); }, &counts);
-  for (size_t i = 0; i < n; ++i) out[i].family_count = counts[i];
-  if (n <= 2) return;
-  const double others = static_cast<double>(n - 2);
-  auto tf = [&](int count) { return static_cast<float>(std::max(count - 2, 0) / others); };
-  for (PreparedRecord& r : out) {
-    if (!r.given().empty()) r.given_tf = tf(r.given_count);
-    if (!r.family().empty()) r.family_tf = tf(r.family_count);
-  }
-  // Birth dates: the components are the value ("YYYYMMDD" digits).
-  auto date = [&](size_t i) {
-    return uint64_t(uint16_t(out[i].year)) << 16 | uint64_t(uint8_t(out[i].month)) << 8 |
-           uint8_t(out[i].day);
-  };
-  CountEqual(
-      n, [&](size_t i) { return out[i].has_date(); }, date,
-      [&](size_t i, size_t j) { return date(i) == date(j); }, &counts);
-  for (PreparedRecord& r : out) {
-    if (r.has_date()) r.date_tf = tf(counts[static_cast<size_t>(&r - out.data())]);
-  }
-  // Full names: given and family both the same.
-  auto named = [&](size_t i) { return !given(i).empty() && !family(i).empty(); };
-  CountEqual(
-      n, named, [&](size_t i) { return Fnv1a(family(i), Fnv1a(given(i)) ^ 0x1f); },
-      [&](size_t i, size_t j) { return given(i) == given(j) && family(i) == family(j); }, &counts);
-  for (size_t i = 0; i < n; ++i) {
-    if (named(i)) out[i].name_tf = tf(counts[i]);
-  }
+  VectorRecords in_memory(records);
+  CountTermFrequencies(&in_memory, size_t{1} << 40, "");  // never spills
 }
 
 }  // namespace medmigrate::dedup

@@ -83,6 +83,11 @@ class PackedText {
   }
   // Bytes of the heap block (0 when every field is empty).
   size_t block_bytes() const;
+  // The block as bytes ("" when every field is empty), and back: a record
+  // spilled to a file and read again (record_store.h). Assign reuses the
+  // block when it is large enough: no allocation per record read.
+  std::string_view bytes() const { return {block_, block_bytes()}; }
+  void Assign(std::string_view bytes);
 
  private:
   size_t Length(size_t slot) const {

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <iterator>
+#include <memory>
+#include <system_error>
 #include <optional>
 #include <map>
 #include <set>
@@ -18,6 +21,8 @@
 
 #include "common/copy_text.h"
 #include "dedup/deduplicator.h"
+#include "dedup/record_store.h"
+#include "dedup/spill_file.h"
 #include "pipeline/incremental.h"
 
 namespace medmigrate::pipeline {
@@ -165,6 +170,63 @@ nlohmann::json ExplanationJson(const dedup::Explanation& e) {
           {"fields", fields}};
 }
 
+// The hashes recorded at each key's last match, streamed in key order
+// (COPY out of the target) beside the records read from the legacy source.
+class StoredHashes {
+ public:
+  explicit StoredHashes(pg::Connection& target) : target_(target) {}
+  Status Start(const std::string& entity) {
+    MM_RETURN_IF_ERROR(target_.BeginCopyOut(fmt::format(
+        "COPY (SELECT DISTINCT ON (legacy_id) legacy_id, hash FROM medmigrate.row_hashes "
+        "WHERE entity = {} ORDER BY legacy_id, run_id DESC) TO STDOUT",
+        target_.QuoteLiteral(entity))));
+    return Advance();
+  }
+  // Moves to the first stored key >= `key`, adding the keys passed to
+  // `gone` (they are not in the source). Keys recorded as gone are skipped.
+  Status SkipTo(int64_t key, std::vector<int64_t>* gone) {
+    while (has_ && key_ < key) {
+      gone->push_back(key_);
+      MM_RETURN_IF_ERROR(Advance());
+    }
+    return Status::Ok();
+  }
+  // The hash stored for `key` (a key of the source, ascending), or none;
+  // the stored keys before it are added to `gone`.
+  Status Find(int64_t key, std::vector<int64_t>* gone, std::optional<int64_t>* hash) {
+    MM_RETURN_IF_ERROR(SkipTo(key, gone));
+    hash->reset();
+    if (!has_ || key_ != key) return Status::Ok();
+    *hash = hash_;
+    return Advance();
+  }
+
+ private:
+  Status Advance() {
+    while (true) {
+      line_.clear();
+      MM_ASSIGN_OR_RETURN(bool more, target_.AppendCopyData(&line_));
+      if (!more) {
+        has_ = false;
+        return Status::Ok();
+      }
+      const size_t tab = line_.find('\t');
+      if (tab == std::string::npos) continue;
+      if (!ParseKey(std::string_view(line_).substr(0, tab), &key_)) continue;
+      std::string_view h = std::string_view(line_).substr(tab + 1);
+      if (!h.empty() && h.back() == '\n') h.remove_suffix(1);
+      if (!ParseKey(h, &hash_) || hash_ == kGoneHash) continue;
+      has_ = true;
+      return Status::Ok();
+    }
+  }
+
+  pg::Connection& target_;
+  std::string line_;
+  bool has_ = false;
+  int64_t key_ = 0, hash_ = 0;
+};
+
 }  // namespace
 
 Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connection& target,
@@ -190,58 +252,13 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     }
   }
 
-  // Incremental: the model kept by the last run that recorded one, and each
-  // record's hash at its last match. Without a model, this run fits one and
-  // matches every record, as a full run does.
+  // Incremental: the model kept by the last run that recorded one. Without
+  // one, this run fits a model and matches every record, as a full run does.
   std::optional<std::string> model_json = o.model_json;
-  std::vector<std::pair<int64_t, int64_t>> stored;  // (key, hash), key order
   if (o.incremental && !model_json) {
     MM_ASSIGN_OR_RETURN(model_json, KeptDedupModel(target, d.entity));
   }
   const bool scoped = o.incremental && model_json.has_value();
-  if (scoped) {
-    MM_ASSIGN_OR_RETURN(stored, LoadRowHashes(target, hash_entity));
-    // Keys that left the source are recorded with hash 0 (kGoneHash), once.
-    stored.erase(std::remove_if(stored.begin(), stored.end(),
-                                [](const auto& s) { return s.second == kGoneHash; }),
-                 stored.end());
-  }
-
-  // Prepared as read: the raw records never all exist at once. A record is
-  // flagged (matched) when new or changed; `gone` are the stored keys that
-  // left the source.
-  std::vector<dedup::PreparedRecord> records;
-  std::vector<uint8_t> flagged;
-  std::vector<std::pair<int64_t, int64_t>> hashes;  // to record: (key, hash)
-  std::vector<int64_t> gone;
-  size_t at = 0;
-  MM_RETURN_IF_ERROR(ForEachHashedDedupRecord(reader, d, [&](const PersonRecord& r, int64_t h) {
-    records.push_back(dedup::PrepareOne(r));
-    bool same = false;
-    if (scoped) {
-      for (; at < stored.size() && stored[at].first < r.id; ++at) gone.push_back(stored[at].first);
-      if (at < stored.size() && stored[at].first == r.id) same = stored[at++].second == h;
-    }
-    flagged.push_back(same ? 0 : 1);
-    if (!same) hashes.emplace_back(r.id, h);
-    return Status::Ok();
-  }));
-  for (; at < stored.size(); ++at) gone.push_back(stored[at].first);
-  std::vector<std::pair<int64_t, int64_t>>().swap(stored);
-  for (int64_t k : gone) hashes.emplace_back(k, kGoneHash);
-  dedup::CountTermFrequencies(&records);
-  result.records = static_cast<int64_t>(records.size());
-
-  std::optional<dedup::MatchModel> kept;
-  if (model_json) {
-    std::string error;
-    kept = dedup::MatchModel::FromJson(*model_json, records.size(), &error);
-    if (!kept) {
-      return Status::InvalidArgument(fmt::format(
-          "[dedup] {} model is not valid: {}", o.model_json ? "the given" : "the stored", error));
-    }
-    result.kept_model = true;
-  }
 
   // What reviewers and earlier runs decided.
   std::unordered_map<int64_t, ExistingMerge> active;  // by merged record
@@ -271,56 +288,128 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
       if (ParseKey(p.Get(i, 0), &a) && ParseKey(p.Get(i, 1), &b)) distinct.insert(PairOf(a, b));
     }
   }
-
-  // Records are in key order: a key's index by binary search.
-  auto index_of = [&](int64_t k) -> std::optional<uint32_t> {
-    auto it = std::lower_bound(records.begin(), records.end(), k,
-                               [](const dedup::PreparedRecord& r, int64_t key) { return r.id < key; });
-    if (it == records.end() || it->id != k) return std::nullopt;
-    return static_cast<uint32_t>(it - records.begin());
-  };
-  dedup::MatchScope scope;
-  scope.model = kept ? &*kept : nullptr;
-  if (scoped) {
-    // A record merged with a flagged or vanished one is decided again too;
-    // the other automatic merges join as pairs, so that a cluster a flagged
-    // record joins is whole.
-    for (const auto& [k, m] : active) {
-      int64_t s = 0;
-      if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
-      std::optional<uint32_t> ik = index_of(k), is = index_of(s);
-      if (ik && is && !flagged[*ik] && !flagged[*is]) continue;
-      if (ik) flagged[*ik] = 1;
-      if (is) flagged[*is] = 1;
-    }
-    for (const auto& [k, m] : active) {
-      int64_t s = 0;
-      if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
-      std::optional<uint32_t> ik = index_of(k), is = index_of(s);
-      if (ik && is && !flagged[*ik] && !flagged[*is]) {
-        scope.also.emplace_back(std::min(*ik, *is), std::max(*ik, *is));
-      }
-    }
-    std::sort(scope.also.begin(), scope.also.end());
-    scope.only_new = flagged;
+  // The record index of each key an automatic merge names, found as read.
+  std::unordered_map<int64_t, uint32_t> index_of_key;
+  for (const auto& [k, m] : active) {
+    int64_t s = 0;
+    if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
+    index_of_key.emplace(k, UINT32_MAX);
+    index_of_key.emplace(s, UINT32_MAX);
   }
-  result.matched = scoped ? std::count(flagged.begin(), flagged.end(), 1)
-                          : static_cast<int64_t>(records.size());
-  std::vector<uint8_t> changed = scoped ? std::move(flagged) : std::vector<uint8_t>();
 
+  // Prepared as read into a spill file: the phase's memory does not grow
+  // with the number of records (DESIGN principle 4). A record is flagged
+  // (matched) when new or changed; `hashes` (a spill file of (key, hash))
+  // are the hashes to record: the flagged records', and 0 for stored keys
+  // that left the source (`gone`).
+  std::unique_ptr<dedup::SpilledRecords> store;
+  std::optional<dedup::SpillFile> hashes;
+  try {
+    store = std::make_unique<dedup::SpilledRecords>(o.spill_dir);
+    hashes.emplace(o.spill_dir);
+  } catch (const std::system_error& e) {
+    return Status::Internal(fmt::format("[dedup] {}", e.what()));
+  }
+  std::vector<uint8_t> flagged;  // one byte per record
+  std::vector<int64_t> gone;
+  int64_t hash_rows = 0;
+  auto add_hash = [&](int64_t key, int64_t hash) {
+    const int64_t row[2] = {key, hash};
+    hashes->Append(row, sizeof row);
+    ++hash_rows;
+  };
   dedup::DedupOptions options;
   options.merge_threshold = d.merge_threshold;
   options.review_threshold = d.review_threshold;
   options.keep_threshold = d.review_threshold;
   options.max_cluster_size = static_cast<size_t>(d.max_cluster_size);
+  options.spill_dir = o.spill_dir;
   dedup::DedupResult matched;
-  if (!records.empty()) matched = dedup::Deduplicate(std::move(records), options, scope);
+  dedup::MatchScope scope;
+  std::optional<dedup::MatchModel> kept;
+  try {
+    // The stored hashes stream in key order beside the records (a merge
+    // join), never all in memory. Keys that left the source were recorded
+    // with hash 0 (kGoneHash), once.
+    StoredHashes stored(target);
+    if (scoped) MM_RETURN_IF_ERROR(stored.Start(hash_entity));
+    MM_RETURN_IF_ERROR(
+        ForEachHashedDedupRecord(reader, d, [&](const PersonRecord& r, int64_t h) -> Status {
+          bool same = false;
+          if (scoped) {
+            std::optional<int64_t> was;
+            if (Status found = stored.Find(r.id, &gone, &was); !found.ok()) return found;
+            same = was == h;
+          }
+          const uint32_t index = store->Append(dedup::PrepareOne(r));
+          if (auto it = index_of_key.find(r.id); it != index_of_key.end()) it->second = index;
+          flagged.push_back(same ? 0 : 1);
+          if (!same) add_hash(r.id, h);
+          return Status::Ok();
+        }));
+    if (scoped) MM_RETURN_IF_ERROR(stored.SkipTo(INT64_MAX, &gone));
+    for (int64_t k : gone) add_hash(k, kGoneHash);
+    hashes->Flush();
+    dedup::CountTermFrequencies(store.get(), options.sort_budget, o.spill_dir);
+    result.records = static_cast<int64_t>(store->size());
+
+    if (model_json) {
+      std::string error;
+      kept = dedup::MatchModel::FromJson(*model_json, store->size(), &error);
+      if (!kept) {
+        return Status::InvalidArgument(fmt::format("[dedup] {} model is not valid: {}",
+                                                   o.model_json ? "the given" : "the stored",
+                                                   error));
+      }
+      result.kept_model = true;
+    }
+    scope.model = kept ? &*kept : nullptr;
+    auto index_of = [&](int64_t k) -> std::optional<uint32_t> {
+      auto it = index_of_key.find(k);
+      if (it == index_of_key.end() || it->second == UINT32_MAX) return std::nullopt;
+      return it->second;
+    };
+    if (scoped) {
+      // A record merged with a flagged or vanished one is decided again too;
+      // the other automatic merges join as pairs, so that a cluster a
+      // flagged record joins is whole.
+      for (const auto& [k, m] : active) {
+        int64_t s = 0;
+        if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
+        std::optional<uint32_t> ik = index_of(k), is = index_of(s);
+        if (ik && is && !flagged[*ik] && !flagged[*is]) continue;
+        if (ik) flagged[*ik] = 1;
+        if (is) flagged[*is] = 1;
+      }
+      for (const auto& [k, m] : active) {
+        int64_t s = 0;
+        if (!m.automatic || !ParseKey(m.survivor, &s)) continue;
+        std::optional<uint32_t> ik = index_of(k), is = index_of(s);
+        if (ik && is && !flagged[*ik] && !flagged[*is]) {
+          scope.also.emplace_back(std::min(*ik, *is), std::max(*ik, *is));
+        }
+      }
+      std::sort(scope.also.begin(), scope.also.end());
+      scope.only_new = flagged;
+    }
+    result.matched = scoped ? std::count(flagged.begin(), flagged.end(), 1)
+                            : static_cast<int64_t>(store->size());
+    if (store->size() > 0) matched = dedup::Deduplicate(*store, options, scope);
+  } catch (const std::system_error& e) {
+    return Status::Internal(fmt::format("[dedup] {}", e.what()));
+  }
+  std::vector<uint8_t> changed = scoped ? std::move(flagged) : std::vector<uint8_t>();
+  std::vector<uint8_t>().swap(scope.only_new);
   result.candidate_pairs = static_cast<int64_t>(matched.stats.candidate_pairs);
   result.pairs_per_second = matched.stats.pairs_per_second;
-  const auto& prepared = matched.records;
-  auto key_of = [&](uint32_t i) { return prepared[i].id; };
+  // Records are read back from the spill file: only those of clusters and
+  // review pairs.
+  const dedup::Records& prepared = *store;
+  dedup::PreparedRecord slot_a, slot_b;
+  auto key_of = [&](uint32_t i) { return prepared.Get(i, &slot_a).id; };
   auto probability = [&](uint32_t a, uint32_t b) {
-    return dedup::MatchModel::Probability(matched.model.Score(prepared[a], prepared[b]));
+    return dedup::MatchModel::Probability(
+        matched.model.Score(prepared.Get(a, &slot_a), prepared.Get(b, &slot_b)));
   };
   // Decided again by this phase: every record in a full match; else the
   // flagged ones and the clusters they are in.
@@ -450,19 +539,32 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     if (s.ok()) s = target.EndCopyIn().status();
     if (!s.ok()) return fail(s);
   }
-  if (record_hashes && !hashes.empty()) {
+  if (record_hashes && hash_rows > 0) {
     // What the decisions were taken on: the next incremental run matches
-    // only records whose hash then differs.
+    // only records whose hash then differs. Read back from the spill file
+    // and sent in 1 MB pieces.
     constexpr size_t kCopyChunk = 1 << 20;
+    constexpr int64_t kRowsPerRead = 4096;
     std::string data;
+    std::vector<int64_t> rows(2 * kRowsPerRead);
     Status s = target.BeginCopyIn(
         "COPY medmigrate.row_hashes (entity, legacy_id, run_id, hash) FROM STDIN");
-    for (size_t i = 0; s.ok() && i < hashes.size(); ++i) {
-      data += fmt::format("{}\t{}\t{}\t{}\n", hash_entity, hashes[i].first, run, hashes[i].second);
-      if (data.size() >= kCopyChunk || i + 1 == hashes.size()) {
-        s = target.PutCopyData(data);
-        data.clear();
+    try {
+      for (int64_t at = 0; s.ok() && at < hash_rows; at += kRowsPerRead) {
+        const int64_t n = std::min(kRowsPerRead, hash_rows - at);
+        hashes->ReadAt(static_cast<uint64_t>(at) * 2 * sizeof(int64_t), rows.data(),
+                       static_cast<size_t>(n) * 2 * sizeof(int64_t));
+        for (int64_t i = 0; i < n; ++i) {
+          fmt::format_to(std::back_inserter(data), "{}\t{}\t{}\t{}\n", hash_entity, rows[2 * i],
+                         run, rows[2 * i + 1]);
+        }
+        if (data.size() >= kCopyChunk || at + n == hash_rows) {
+          s = target.PutCopyData(data);
+          data.clear();
+        }
       }
+    } catch (const std::system_error& e) {
+      s = Status::Internal(fmt::format("[dedup] {}", e.what()));
     }
     if (s.ok()) s = target.EndCopyIn().status();
     if (!s.ok()) return fail(s);
@@ -482,7 +584,9 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
         uint32_t survivor = dedup::ChooseSurvivor(prepared, {p.a, p.b});
         auto [lo, hi] = PairOf(a, b);
         std::string expl =
-            ExplanationJson(matched.model.Explain(prepared[p.a], prepared[p.b])).dump();
+            ExplanationJson(matched.model.Explain(prepared.Get(p.a, &slot_a),
+                                                  prepared.Get(p.b, &slot_b)))
+                .dump();
         data += fmt::format("{}\t{}\t{}\t{}\t{:.6f}\t", d.entity, lo, hi, key_of(survivor),
                             p.probability);
         AppendCopyTextEscaped(expl, &data);
@@ -516,7 +620,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
         {run, d.entity, std::to_string(result.records), std::to_string(result.candidate_pairs),
          std::to_string(result.auto_merges), std::to_string(result.review_pairs),
          fmt::format("{:.3f}", result.seconds), std::to_string(result.matched),
-         prepared.empty() ? std::optional<std::string>() : matched.model.ToJson()});
+         prepared.size() == 0 ? std::optional<std::string>() : matched.model.ToJson()});
     if (!r.ok()) return fail(r.status());
   }
   MM_RETURN_IF_ERROR(target.Exec("COMMIT"));

@@ -21,11 +21,13 @@
 // merged records count as merged, references with follow_merges point at the
 // survivor (transform::TransformContext::merges).
 //
-// Memory: the entity's records, prepared as they are read (the raw records
-// never all exist), their source hashes (16 bytes each in a full match), and
-// the matcher's state (dedup/deduplicator.h): about 190 bytes per record at
-// the phase's peak (203 MB in all at 979,940 MDW patients); freed before the
-// load starts.
+// Memory: bounded, whatever the number of records. The records are prepared
+// as read into a spill file (dedup/record_store.h), the hashes to record go
+// to another, the stored hashes stream beside the source, and the matcher
+// sorts its blocking keys within a budget (dedup/blocker.h). What grows with
+// the entity is one byte per record (the flag of a record matched again)
+// and what was decided: merges in force, review pairs, scored pairs above
+// the review threshold, and in an incremental run the keys it decides again.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +57,9 @@ struct DedupPhaseOptions {
   // A model to score with instead of fitting one (MatchModel::ToJson; from
   // `migrate --dedup-model FILE`): decisions reproducible across targets.
   std::optional<std::string> model_json;
+  // Where the records and sorted keys spill (unnamed files, gone when the
+  // phase ends): "" is $TMPDIR, else /tmp.
+  std::string spill_dir;
 };
 
 struct DedupPhaseResult {
@@ -75,16 +80,16 @@ struct DedupPhaseResult {
 Status ForEachHashedDedupRecord(
     extract::LegacyReader& reader, const spec::DedupSpec& dedup,
     const std::function<Status(const dedup::PersonRecord&, int64_t hash)>& each);
+// All of them in a vector, a few hundred bytes each: for `dedup evaluate`,
+// which holds them with the ground truth; the phase itself never does.
+Result<std::vector<dedup::PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader,
+                                                          const spec::DedupSpec& dedup);
 // Calls `each` on the person records of the spec's [dedup] source in the
 // reader's snapshot, one at a time, in key order (id and age rank: the key);
 // the record passed is valid during the call only. Stops at the first error
 // `each` returns. Patient data: never log them.
 Status ForEachDedupRecord(extract::LegacyReader& reader, const spec::DedupSpec& dedup,
                           const std::function<Status(const dedup::PersonRecord&)>& each);
-
-// All of them in a vector (a few hundred bytes each).
-Result<std::vector<dedup::PersonRecord>> ReadDedupRecords(extract::LegacyReader& reader,
-                                                          const spec::DedupSpec& dedup);
 
 Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connection& target,
                                        const spec::MappingSpec& spec,
