@@ -144,6 +144,7 @@ void Blocker::Build(std::vector<BlockingPass> passes, bool use_national_id) {
       range.oversize.push_back(first.key);
     } else if (run > 1) {
       ++range.blocks;
+      range.pairs += run * (run - 1) / 2;
       pair_bound_ += run * (run - 1) / 2;
     }
     run = 0;
@@ -171,7 +172,7 @@ uint64_t Blocker::BlockingKey(size_t q, const PreparedRecord& r) const {
   return key;
 }
 
-void Blocker::ForEachBlock(size_t p, const std::vector<uint8_t>& only,
+void Blocker::ForEachBlock(size_t p, const std::vector<uint8_t>& only, bool earlier,
                            const std::function<void(const Block&)>& f) const {
   const PassRange& range = ranges_[p];
   if (range.blocks == 0) return;
@@ -190,10 +191,11 @@ void Blocker::ForEachBlock(size_t p, const std::vector<uint8_t>& only,
     if (slots.size() < n) slots.resize(n);
     block.index = members;
     block.record.resize(n);
-    block.earlier.assign(n * p, 0);
+    block.earlier.assign(earlier ? n * p : 0, 0);
     for (size_t x = 0; x < n; ++x) {
       const PreparedRecord& r = records_->Get(members[x], &slots[x]);
       block.record[x] = &r;
+      if (!earlier) continue;
       for (size_t q = 0; q < p; ++q) block.earlier[x * p + q] = BlockingKey(q, r);
     }
     f(block);

@@ -98,6 +98,8 @@ class Blocker {
 
   // Upper bound of the candidate pairs (sum over passes, overlaps counted).
   uint64_t PairBound() const { return pair_bound_; }
+  // The pairs ForEachPairOfPass(p) gives, counted when building.
+  uint64_t PairsOfPass(size_t p) const { return ranges_[p].pairs; }
   size_t pass_count() const { return passes_.size(); }
   // Whether the sorted keys went to a spill file (more than the budget).
   bool spilled() const { return sorter_.spilled(); }
@@ -133,6 +135,7 @@ class Blocker {
   struct PassRange {
     uint64_t begin = 0, end = 0;     // its entries in the sorted order
     uint64_t blocks = 0;             // of two records or more, up to max_block_size
+    uint64_t pairs = 0;              // in those blocks
     std::vector<uint64_t> oversize;  // keys of the blocks skipped, sorted
   };
   void Build(std::vector<BlockingPass> passes, bool use_national_id);
@@ -140,7 +143,8 @@ class Blocker {
   uint64_t BlockingKey(size_t q, const PreparedRecord& r) const;
   // Calls f(block) for each block of pass p, in key order. With `only`
   // non-empty, blocks without a flagged record are skipped unread.
-  void ForEachBlock(size_t p, const std::vector<uint8_t>& only,
+  // `earlier`: fill Block::earlier (new pairs need it, all pairs do not).
+  void ForEachBlock(size_t p, const std::vector<uint8_t>& only, bool earlier,
                     const std::function<void(const Block&)>& f) const;
 
   std::unique_ptr<VectorRecords> owned_;  // the vector constructor's view
@@ -159,7 +163,7 @@ void Blocker::ForEachPair(F&& f, const std::vector<uint8_t>& only) const {
 
 template <typename F>
 void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& only) const {
-  ForEachBlock(p, only, [&](const Block& b) {
+  ForEachBlock(p, only, /*earlier=*/true, [&](const Block& b) {
     const size_t n = b.index.size();
     for (size_t x = 0; x < n; ++x) {
       for (size_t y = x + 1; y < n; ++y) {
@@ -174,7 +178,7 @@ void Blocker::ForEachNewPairOfPass(size_t p, F&& f, const std::vector<uint8_t>& 
 
 template <typename F>
 void Blocker::ForEachPairOfPass(size_t p, F&& f) const {
-  ForEachBlock(p, {}, [&](const Block& b) {
+  ForEachBlock(p, {}, /*earlier=*/false, [&](const Block& b) {
     const size_t n = b.index.size();
     for (size_t x = 0; x < n; ++x) {
       for (size_t y = x + 1; y < n; ++y) f(b.index[x], b.index[y], *b.record[x], *b.record[y]);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -161,13 +162,17 @@ Table StartingM() {
 
 // Pattern counts (levels & mask) of a deterministic sample of the pairs that
 // `for_each` yields, at most options.em_sample_pairs of them in expectation;
-// `*seen` (when given) counts every pair.
+// `*seen` (when given) counts every pair. `known` (when given) is how many
+// pairs for_each yields: one walk through them instead of two.
 template <typename ForEach>
 std::vector<std::pair<Pattern, double>> PatternCounts(const ModelOptions& options,
                                                       ForEach&& for_each, Pattern mask,
-                                                      uint64_t* seen) {
-  uint64_t total = 0;
-  for_each([&](size_t, size_t, const PreparedRecord&, const PreparedRecord&) { ++total; });
+                                                      uint64_t* seen,
+                                                      std::optional<uint64_t> known = {}) {
+  uint64_t total = known.value_or(0);
+  if (!known) {
+    for_each([&](size_t, size_t, const PreparedRecord&, const PreparedRecord&) { ++total; });
+  }
   const double rate =
       std::min(1.0, double(options.em_sample_pairs) / double(std::max<uint64_t>(total, 1)));
   const uint64_t cut = static_cast<uint64_t>(rate * 18446744073709549568.0);
@@ -335,7 +340,8 @@ MatchModel MatchModel::Fit(const Records& records, const Blocker& blocker,
     if (pass < 0) continue;
     const Pattern mask = ~kCrossedNames & ~KeyFields(blocker.pass(static_cast<size_t>(pass)));
     std::vector<std::pair<Pattern, double>> counts = PatternCounts(
-        options, [&](auto&& f) { blocker.ForEachPairOfPass(pass, f); }, mask, nullptr);
+        options, [&](auto&& f) { blocker.ForEachPairOfPass(pass, f); }, mask, nullptr,
+        blocker.PairsOfPass(static_cast<size_t>(pass)));
     double total = 0;
     for (const auto& c : counts) total += c.second;
     if (total < kMinTrainingPairs) continue;

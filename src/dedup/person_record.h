@@ -166,8 +166,9 @@ std::vector<PreparedRecord> PrepareRecords(const std::vector<PersonRecord>& reco
 // Counts the term frequencies (and name counts) of records prepared one by
 // one (PrepareOne) over all of them: PrepareRecords is PrepareOne on each,
 // then this. For a caller that prepares while it reads, so that the raw
-// records never all exist at once.
-// Memory: 16 bytes per record while it runs, freed on return.
+// records never all exist at once. Values are compared by a 64-bit hash;
+// records in a spill file are counted by CountTermFrequencies(Records*, ...)
+// (record_store.h), of which this is the in-memory call.
 void CountTermFrequencies(std::vector<PreparedRecord>* records);
 
 // Prepares one record alone: term frequencies stay -1, so exact agreement on

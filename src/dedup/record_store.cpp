@@ -33,6 +33,13 @@ struct Stored {
 };
 static_assert(std::is_trivially_copyable_v<Stored>);
 
+// A fixed slot per record, so that record i is at i * kSlotBytes: one read
+// per record fetched, no offset table. The text is inline when it fits (names,
+// birth date and e-mail do: about 60 bytes), else in the overflow file and the
+// inline bytes hold its offset there.
+constexpr size_t kSlotBytes = 160;
+constexpr size_t kInlineText = kSlotBytes - sizeof(Stored);
+
 void Unpack(const Stored& s, std::string_view text, PreparedRecord* r) {
   r->id = s.id;
   r->age_rank = s.age_rank;
@@ -66,33 +73,38 @@ struct CountEntry {
   }
 };
 
+// One record's counts set in place.
+template <typename Record>  // PreparedRecord or Stored: the same member names
+void SetCountIn(Record* r, const CountUpdate& u) {
+  switch (u.field) {
+    case CountedField::kGiven:
+      r->given_count = u.count;
+      r->given_tf = u.tf;
+      break;
+    case CountedField::kFamily:
+      r->family_count = u.count;
+      r->family_tf = u.tf;
+      break;
+    case CountedField::kDate:
+      r->date_tf = u.tf;
+      break;
+    case CountedField::kName:
+      r->name_tf = u.tf;
+      break;
+  }
+}
+
 }  // namespace
 
 void VectorRecords::ForEach(const std::function<void(uint32_t, const PreparedRecord&)>& f) const {
   for (size_t i = 0; i < records_->size(); ++i) f(static_cast<uint32_t>(i), (*records_)[i]);
 }
 
-void VectorRecords::SetCount(uint32_t i, CountedField field, int count, float tf) {
-  PreparedRecord& r = (*records_)[i];
-  switch (field) {
-    case CountedField::kGiven:
-      r.given_count = count;
-      r.given_tf = tf;
-      break;
-    case CountedField::kFamily:
-      r.family_count = count;
-      r.family_tf = tf;
-      break;
-    case CountedField::kDate:
-      r.date_tf = tf;
-      break;
-    case CountedField::kName:
-      r.name_tf = tf;
-      break;
-  }
+void VectorRecords::SetCounts(const std::function<bool(CountUpdate*)>& next) {
+  for (CountUpdate u{}; next(&u);) SetCountIn(&(*records_)[u.index], u);
 }
 
-SpilledRecords::SpilledRecords(const std::string& dir) : data_(dir), offsets_(dir) {}
+SpilledRecords::SpilledRecords(const std::string& dir) : data_(dir), overflow_(dir) {}
 
 uint32_t SpilledRecords::Append(const PreparedRecord& r) {
   const std::string_view text = r.text.bytes();
@@ -101,9 +113,15 @@ uint32_t SpilledRecords::Append(const PreparedRecord& r) {
                  r.family_tf,    r.date_tf,        r.name_tf,      r.year,
                  r.month,        r.day,            r.sex,          r.completeness,
                  static_cast<uint32_t>(text.size())};
-  const uint64_t at = data_.Append(&s, sizeof s);
-  if (!text.empty()) data_.Append(text.data(), text.size());
-  offsets_.Append(&at, sizeof at);
+  char slot[kSlotBytes] = {};
+  std::memcpy(slot, &s, sizeof s);
+  if (text.size() <= kInlineText) {
+    if (!text.empty()) std::memcpy(slot + sizeof s, text.data(), text.size());
+  } else {
+    const uint64_t at = overflow_.Append(text.data(), text.size());
+    std::memcpy(slot + sizeof s, &at, sizeof at);
+  }
+  data_.Append(slot, sizeof slot);
   flushed_ = false;
   return static_cast<uint32_t>(count_++);
 }
@@ -111,92 +129,73 @@ uint32_t SpilledRecords::Append(const PreparedRecord& r) {
 void SpilledRecords::Flush() const {
   if (flushed_) return;
   data_.Flush();
-  offsets_.Flush();
+  overflow_.Flush();
   flushed_ = true;
 }
 
-uint64_t SpilledRecords::OffsetOf(uint32_t i) const {
+void SpilledRecords::Unslot(const char* slot, PreparedRecord* r) const {
+  Stored s;
+  std::memcpy(&s, slot, sizeof s);
+  if (s.text_bytes <= kInlineText) {
+    Unpack(s, std::string_view(slot + sizeof s, s.text_bytes), r);
+    return;
+  }
   uint64_t at = 0;
-  offsets_.ReadAt(uint64_t{i} * sizeof at, &at, sizeof at);
-  return at;
+  std::memcpy(&at, slot + sizeof s, sizeof at);
+  thread_local std::string text;
+  text.resize(s.text_bytes);
+  overflow_.ReadAt(at, text.data(), text.size());
+  Unpack(s, text, r);
 }
 
 const PreparedRecord& SpilledRecords::Get(uint32_t i, PreparedRecord* slot) const {
   Flush();
-  uint64_t bounds[2] = {0, data_.size()};
-  offsets_.ReadAt(uint64_t{i} * sizeof(uint64_t), bounds, (i + 1 < count_ ? 2 : 1) * sizeof(uint64_t));
-  thread_local std::string bytes;
-  bytes.resize(bounds[1] - bounds[0]);
-  data_.ReadAt(bounds[0], bytes.data(), bytes.size());
-  Stored s;
-  std::memcpy(&s, bytes.data(), sizeof s);
-  Unpack(s, std::string_view(bytes).substr(sizeof s, s.text_bytes), slot);
+  char stored[kSlotBytes];
+  data_.ReadAt(uint64_t{i} * kSlotBytes, stored, kSlotBytes);
+  Unslot(stored, slot);
   return *slot;
 }
 
 void SpilledRecords::ForEach(
     const std::function<void(uint32_t, const PreparedRecord&)>& f) const {
   Flush();
-  constexpr size_t kChunk = 1 << 20;
-  std::vector<char> buffer;
-  buffer.reserve(2 * kChunk);
-  size_t pos = 0;
-  uint64_t next = 0;  // file offset of the first byte not read yet
+  constexpr size_t kChunkSlots = 8192;  // 1.25 MiB
+  std::vector<char> chunk(kChunkSlots * kSlotBytes);
   PreparedRecord r;
-  for (uint32_t i = 0; i < count_; ++i) {
-    auto need = [&](size_t bytes) {
-      if (buffer.size() - pos >= bytes) return;
-      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(pos));
-      pos = 0;
-      const size_t read =
-          static_cast<size_t>(std::min<uint64_t>(std::max(kChunk, bytes), data_.size() - next));
-      const size_t had = buffer.size();
-      buffer.resize(had + read);
-      data_.ReadAt(next, buffer.data() + had, read);
-      next += read;
-    };
-    need(sizeof(Stored));
-    Stored s;
-    std::memcpy(&s, buffer.data() + pos, sizeof s);
-    need(sizeof s + s.text_bytes);
-    Unpack(s, std::string_view(buffer.data() + pos + sizeof s, s.text_bytes), &r);
-    pos += sizeof s + s.text_bytes;
-    f(i, r);
+  for (size_t begin = 0; begin < count_; begin += kChunkSlots) {
+    const size_t n = std::min(kChunkSlots, count_ - begin);
+    data_.ReadAt(begin * kSlotBytes, chunk.data(), n * kSlotBytes);
+    for (size_t k = 0; k < n; ++k) {
+      Unslot(chunk.data() + k * kSlotBytes, &r);
+      f(static_cast<uint32_t>(begin + k), r);
+    }
   }
 }
 
-void SpilledRecords::SetCount(uint32_t i, CountedField field, int count, float tf) {
+void SpilledRecords::SetCounts(const std::function<bool(CountUpdate*)>& next) {
   Flush();
-  const uint64_t at = OffsetOf(i);
-  switch (field) {
-    case CountedField::kGiven: {
-      Stored part{};
-      part.given_count = count;
-      part.given_tf = tf;
-      data_.WriteAt(at + offsetof(Stored, given_count), &part.given_count,
-                    offsetof(Stored, family_count) - offsetof(Stored, given_count));
-      break;
+  constexpr size_t kChunkSlots = 8192;
+  std::vector<char> chunk(kChunkSlots * kSlotBytes);
+  CountUpdate u{};
+  bool more = next(&u);
+  while (more) {
+    const size_t begin = u.index / kChunkSlots * kChunkSlots;
+    const size_t n = std::min(kChunkSlots, count_ - begin);
+    data_.ReadAt(begin * kSlotBytes, chunk.data(), n * kSlotBytes);
+    for (; more && u.index < begin + n; more = next(&u)) {
+      char* slot = chunk.data() + (u.index - begin) * kSlotBytes;
+      Stored s;
+      std::memcpy(&s, slot, sizeof s);
+      SetCountIn(&s, u);
+      std::memcpy(slot, &s, sizeof s);
     }
-    case CountedField::kFamily: {
-      Stored part{};
-      part.family_count = count;
-      part.family_tf = tf;
-      data_.WriteAt(at + offsetof(Stored, family_count), &part.family_count,
-                    offsetof(Stored, date_tf) - offsetof(Stored, family_count));
-      break;
-    }
-    case CountedField::kDate:
-      data_.WriteAt(at + offsetof(Stored, date_tf), &tf, sizeof tf);
-      break;
-    case CountedField::kName:
-      data_.WriteAt(at + offsetof(Stored, name_tf), &tf, sizeof tf);
-      break;
+    data_.WriteAt(begin * kSlotBytes, chunk.data(), n * kSlotBytes);
   }
 }
 
 void CountTermFrequencies(Records* records, size_t sort_budget, const std::string& dir) {
   const size_t n = records->size();
-  ExternalSorter<CountEntry> sorter(sort_budget, dir);
+  ExternalSorter<CountEntry> sorter(sort_budget / 2, dir);
   records->ForEach([&](uint32_t i, const PreparedRecord& r) {
     const std::string_view given = r.given(), family = r.family();
     if (!given.empty()) sorter.Add({uint8_t(CountedField::kGiven), Fnv1a(given), i});
@@ -221,10 +220,11 @@ void CountTermFrequencies(Records* records, size_t sort_budget, const std::strin
   // once the group ends (at most the records holding one value).
   std::vector<uint32_t> group;
   CountEntry first{}, e{};
+  ExternalSorter<CountUpdate> updates(sort_budget / 2, dir);  // by record
   auto flush = [&]() {
     const auto field = static_cast<CountedField>(first.field);
     const int count = static_cast<int>(group.size());
-    for (uint32_t i : group) records->SetCount(i, field, count, tf(count));
+    for (uint32_t i : group) updates.Add({i, field, count, tf(count)});
     group.clear();
   };
   auto reader = sorter.Read();
@@ -234,6 +234,9 @@ void CountTermFrequencies(Records* records, size_t sort_budget, const std::strin
     group.push_back(e.index);
   }
   if (!group.empty()) flush();
+  updates.Finish();
+  auto by_record = updates.Read();
+  records->SetCounts([&](CountUpdate* u) { return by_record.Next(u); });
 }
 
 }  // namespace medmigrate::dedup

@@ -21,6 +21,18 @@ namespace medmigrate::dedup {
 // The values counted over all records (CountTermFrequencies).
 enum class CountedField : uint8_t { kGiven, kFamily, kDate, kName };
 
+// The count of records holding record `index`'s value of `field` (this one
+// included) and its term frequency.
+struct CountUpdate {
+  uint32_t index;
+  CountedField field;
+  int32_t count;
+  float tf;
+  bool operator<(const CountUpdate& o) const {
+    return index != o.index ? index < o.index : field < o.field;
+  }
+};
+
 class Records {
  public:
   virtual ~Records() = default;
@@ -30,9 +42,8 @@ class Records {
   virtual const PreparedRecord& Get(uint32_t i, PreparedRecord* slot) const = 0;
   // Every record, in index order.
   virtual void ForEach(const std::function<void(uint32_t, const PreparedRecord&)>& f) const = 0;
-  // The count of records holding record i's value of `field` (this one
-  // included) and its term frequency.
-  virtual void SetCount(uint32_t i, CountedField field, int count, float tf) = 0;
+  // Sets the counts `next` gives, in ascending index, until it returns false.
+  virtual void SetCounts(const std::function<bool(CountUpdate*)>& next) = 0;
 };
 
 class VectorRecords final : public Records {
@@ -43,7 +54,7 @@ class VectorRecords final : public Records {
   size_t size() const override { return records_->size(); }
   const PreparedRecord& Get(uint32_t i, PreparedRecord*) const override { return (*records_)[i]; }
   void ForEach(const std::function<void(uint32_t, const PreparedRecord&)>& f) const override;
-  void SetCount(uint32_t i, CountedField field, int count, float tf) override;
+  void SetCounts(const std::function<bool(CountUpdate*)>& next) override;
 
  private:
   std::vector<PreparedRecord>* records_;
@@ -60,25 +71,25 @@ class SpilledRecords final : public Records {
   size_t size() const override { return count_; }
   const PreparedRecord& Get(uint32_t i, PreparedRecord* slot) const override;
   void ForEach(const std::function<void(uint32_t, const PreparedRecord&)>& f) const override;
-  void SetCount(uint32_t i, CountedField field, int count, float tf) override;
+  // One pass through the file: read a chunk, set its counts, write it back.
+  void SetCounts(const std::function<bool(CountUpdate*)>& next) override;
   // Bytes on disk.
-  uint64_t bytes() const { return data_.size() + offsets_.size(); }
+  uint64_t bytes() const { return data_.size() + overflow_.size(); }
 
  private:
-  uint64_t OffsetOf(uint32_t i) const;
   void Flush() const;
+  void Unslot(const char* slot, PreparedRecord* r) const;
 
-  mutable SpillFile data_;     // records back to back
-  mutable SpillFile offsets_;  // [index] where the record starts in data_
+  mutable SpillFile data_;      // a fixed slot per record, in index order
+  mutable SpillFile overflow_;  // texts too long for their slot
   mutable bool flushed_ = true;
   size_t count_ = 0;
-  std::string scratch_;
 };
 
 // Counts the term frequencies (and name counts) of `records`, prepared one
 // by one (PrepareOne), over all of them: values are compared by a 64-bit
-// hash. Sorts with at most `sort_budget` bytes in memory; beyond, it spills
-// to `dir`.
+// hash. Sorts with at most `sort_budget` bytes in memory (values, then the
+// counts by record, half each); beyond, it spills to `dir`.
 void CountTermFrequencies(Records* records, size_t sort_budget, const std::string& dir);
 
 }  // namespace medmigrate::dedup

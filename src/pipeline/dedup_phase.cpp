@@ -134,6 +134,10 @@ namespace {
 
 std::string Key(int64_t k) { return std::to_string(k); }
 
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // The hash recorded for a record that left the source: the next run does not
 // take it for gone again (a real row's hash is 0 once in 2^64).
 constexpr int64_t kGoneHash = 0;
@@ -327,6 +331,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   dedup::DedupResult matched;
   dedup::MatchScope scope;
   std::optional<dedup::MatchModel> kept;
+  double read_seconds = 0, count_seconds = 0;
   try {
     // The stored hashes stream in key order beside the records (a merge
     // join), never all in memory. Keys that left the source were recorded
@@ -350,7 +355,9 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
     if (scoped) MM_RETURN_IF_ERROR(stored.SkipTo(INT64_MAX, &gone));
     for (int64_t k : gone) add_hash(k, kGoneHash);
     hashes->Flush();
+    read_seconds = Since(t0);
     dedup::CountTermFrequencies(store.get(), options.sort_budget, o.spill_dir);
+    count_seconds = Since(t0) - read_seconds;
     result.records = static_cast<int64_t>(store->size());
 
     if (model_json) {
@@ -625,10 +632,13 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
   }
   MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
   spdlog::info("dedup {}: {} records, {} matched{}, {} candidate pairs, {} merges added, {} "
-               "superseded, {} review pairs, {:.1f}s",
+               "superseded, {} review pairs, {:.1f}s (read {:.1f}s, count {:.1f}s, block and fit "
+               "{:.1f}s, score {:.1f}s, cluster {:.1f}s)",
                d.entity, result.records, result.matched,
                result.kept_model ? " with the kept model" : "", result.candidate_pairs,
-               result.added, result.superseded, result.review_pairs, result.seconds);
+               result.added, result.superseded, result.review_pairs, result.seconds, read_seconds,
+               count_seconds, matched.stats.fit_seconds, matched.stats.score_seconds,
+               matched.stats.cluster_seconds);
   return result;
 }
 

@@ -71,7 +71,11 @@ TEST(ExternalSorterTest, RunsMergeIntoOneOrderAndRangesReadAnyPart) {
 }
 
 TEST(SpilledRecordsTest, ReadsBackWhatWasAppendedWithItsCounts) {
-  const std::vector<PersonRecord> people = Population(300);
+  std::vector<PersonRecord> people = Population(300);
+  // Texts longer than a record's slot go to the overflow file.
+  people[3].email = std::string(150, 'a') + "@example.org";
+  people[4].street = std::string(300, 'b');
+  people[4].locality = "c";
   std::vector<PreparedRecord> in_memory = PrepareRecords(people);
   SpilledRecords spilled;
   for (const PersonRecord& p : people) spilled.Append(PrepareOne(p));
@@ -88,6 +92,8 @@ TEST(SpilledRecordsTest, ReadsBackWhatWasAppendedWithItsCounts) {
       EXPECT_EQ(x->family(), m.family());
       EXPECT_EQ(x->email(), m.email());
       EXPECT_EQ(x->email_local(), m.email_local());
+      EXPECT_EQ(x->street(), m.street());
+      EXPECT_EQ(x->locality(), m.locality());
       EXPECT_EQ(x->year, m.year);
       EXPECT_EQ(x->day, m.day);
       EXPECT_EQ(x->sex, m.sex);
@@ -101,6 +107,7 @@ TEST(SpilledRecordsTest, ReadsBackWhatWasAppendedWithItsCounts) {
   });
   EXPECT_EQ(seen, people.size());
   EXPECT_GT(in_memory[0].given_count, 1);  // the counts were compared, not two zeros
+  EXPECT_EQ(spilled.Get(4, &slot).street().size(), 300u);
 }
 
 // The pipeline's path with a sort budget small enough that every pass's keys
