@@ -139,7 +139,7 @@ void Blocker::Build(std::vector<BlockingPass> passes, bool use_national_id) {
   uint64_t at = 0, run = 0;
   auto end_group = [&]() {
     if (run == 0) return;
-    PassRange& range = ranges_[first.pass];
+    PassRange& range = ranges_[first.group];
     if (run > max_block_size_) {
       range.oversize.push_back(first.key);
     } else if (run > 1) {
@@ -152,14 +152,14 @@ void Blocker::Build(std::vector<BlockingPass> passes, bool use_national_id) {
   for (size_t p = 0; p < passes_.size(); ++p) ranges_[p].begin = ranges_[p].end = 0;
   std::vector<bool> seen(passes_.size(), false);
   while (reader.Next(&e)) {
-    if (run > 0 && (e.pass != first.pass || e.key != first.key)) end_group();
+    if (run > 0 && (e.group != first.group || e.key != first.key)) end_group();
     if (run == 0) first = e;
     ++run;
-    if (!seen[e.pass]) {
-      seen[e.pass] = true;
-      ranges_[e.pass].begin = at;
+    if (!seen[e.group]) {
+      seen[e.group] = true;
+      ranges_[e.group].begin = at;
     }
-    ranges_[e.pass].end = ++at;
+    ranges_[e.group].end = ++at;
   }
   end_group();
 }

@@ -122,16 +122,7 @@ class Blocker {
   };
 
  private:
-  struct Entry {
-    uint32_t pass;
-    uint32_t index;
-    uint64_t key;
-    bool operator<(const Entry& o) const {
-      if (pass != o.pass) return pass < o.pass;
-      if (key != o.key) return key < o.key;
-      return index < o.index;
-    }
-  };
+  using Entry = GroupedKey;  // group: the pass
   struct PassRange {
     uint64_t begin = 0, end = 0;     // its entries in the sorted order
     uint64_t blocks = 0;             // of two records or more, up to max_block_size

@@ -20,6 +20,19 @@
 
 namespace medmigrate::dedup {
 
+// A record's key in a group (a blocking pass, a counted field), sorted so
+// that the records with equal keys in a group are adjacent, in record order.
+struct GroupedKey {
+  uint32_t group;
+  uint32_t index;
+  uint64_t key;
+  bool operator<(const GroupedKey& o) const {
+    if (group != o.group) return group < o.group;
+    if (key != o.key) return key < o.key;
+    return index < o.index;
+  }
+};
+
 // Entry: trivially copyable with a strict weak order (operator<).
 template <typename Entry>
 class ExternalSorter {

@@ -60,18 +60,9 @@ void Unpack(const Stored& s, std::string_view text, PreparedRecord* r) {
   r->text.Assign(text);
 }
 
-// One value of one counted field of one record, sorted so that records with
-// the same value are adjacent.
-struct CountEntry {
-  uint8_t field;
-  uint64_t hash;
-  uint32_t index;
-  bool operator<(const CountEntry& o) const {
-    if (field != o.field) return field < o.field;
-    if (hash != o.hash) return hash < o.hash;
-    return index < o.index;
-  }
-};
+// One value of one counted field of one record: group the field, key the
+// value's hash.
+using CountEntry = GroupedKey;
 
 // One record's counts set in place.
 template <typename Record>  // PreparedRecord or Stored: the same member names
@@ -198,16 +189,16 @@ void CountTermFrequencies(Records* records, size_t sort_budget, const std::strin
   ExternalSorter<CountEntry> sorter(sort_budget / 2, dir);
   records->ForEach([&](uint32_t i, const PreparedRecord& r) {
     const std::string_view given = r.given(), family = r.family();
-    if (!given.empty()) sorter.Add({uint8_t(CountedField::kGiven), Fnv1a(given), i});
-    if (!family.empty()) sorter.Add({uint8_t(CountedField::kFamily), Fnv1a(family), i});
+    if (!given.empty()) sorter.Add({uint32_t(CountedField::kGiven), i, Fnv1a(given)});
+    if (!family.empty()) sorter.Add({uint32_t(CountedField::kFamily), i, Fnv1a(family)});
     if (r.has_date()) {
       // The components are the value ("YYYYMMDD" digits).
       const uint64_t date = uint64_t(uint16_t(r.year)) << 16 | uint64_t(uint8_t(r.month)) << 8 |
                             uint8_t(r.day);
-      sorter.Add({uint8_t(CountedField::kDate), date, i});
+      sorter.Add({uint32_t(CountedField::kDate), i, date});
     }
     if (!given.empty() && !family.empty()) {
-      sorter.Add({uint8_t(CountedField::kName), Fnv1a(family, Fnv1a(given) ^ 0x1f), i});
+      sorter.Add({uint32_t(CountedField::kName), i, Fnv1a(family, Fnv1a(given) ^ 0x1f)});
     }
   });
   sorter.Finish();
@@ -222,14 +213,14 @@ void CountTermFrequencies(Records* records, size_t sort_budget, const std::strin
   CountEntry first{}, e{};
   ExternalSorter<CountUpdate> updates(sort_budget / 2, dir);  // by record
   auto flush = [&]() {
-    const auto field = static_cast<CountedField>(first.field);
+    const auto field = static_cast<CountedField>(first.group);
     const int count = static_cast<int>(group.size());
     for (uint32_t i : group) updates.Add({i, field, count, tf(count)});
     group.clear();
   };
   auto reader = sorter.Read();
   while (reader.Next(&e)) {
-    if (!group.empty() && (e.field != first.field || e.hash != first.hash)) flush();
+    if (!group.empty() && (e.group != first.group || e.key != first.key)) flush();
     if (group.empty()) first = e;
     group.push_back(e.index);
   }
