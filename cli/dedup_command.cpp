@@ -170,6 +170,7 @@ struct ReviewFlags {
   std::string by;
   std::string reason;
   std::string legacy_id;
+  std::string spill_dir;
   bool json = false;
 };
 
@@ -227,6 +228,7 @@ Status RunDedup(const Context& ctx, const ReviewFlags& f) {
                       extract::LegacyReader::Open(legacy_url.url, snapshot.get()));
   pipeline::DedupPhaseOptions o;
   o.record_merges = false;
+  o.spill_dir = f.spill_dir;
   MM_ASSIGN_OR_RETURN(pipeline::DedupPhaseResult r,
                       pipeline::RunDedupPhase(reader, target, spec, o));
   if (f.json) {
@@ -454,6 +456,9 @@ void AddDedupCommand(CLI::App& app, Context& ctx) {
   AddDatabaseOptions(run, ctx, /*legacy=*/true, /*target=*/true);
   spec_option(run);
   run->add_flag("--json", review.json, "Print the figures as JSON");
+  run->add_option("--spill-dir", review.spill_dir,
+                  "Directory for the matcher's spilled records and sorted keys (unnamed files; "
+                  "default: $TMPDIR, else /tmp)");
   run->callback([&ctx] { RunCommand(ctx, [&]() { return RunDedup(ctx, review); }); });
 
   CLI::App* model = dedup->add_subcommand(

@@ -88,6 +88,10 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
                   "one) instead of fitting one (full runs) or keeping the last run's "
                   "(incremental runs)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--spill-dir", flags.options.spill_dir,
+                  "Directory where the dedup phase spills patients' records and sorted keys "
+                  "while it matches: unnamed files that vanish when it ends (default: $TMPDIR, "
+                  "else /tmp)");
   cmd->add_flag("--no-ai", flags.no_ai, "Do not compute embeddings (none are computed yet)");
   cmd->add_flag("--no-validate", flags.no_validate,
                 "Do not validate the run when it succeeds (see 'medmigrate validate')");

@@ -29,6 +29,7 @@
 #include "load/batch_loader.h"
 #include "pg/connection.h"
 #include "dedup/match_model.h"
+#include "dedup/spill_file.h"
 #include "pipeline/dedup_phase.h"
 #include "pipeline/incremental.h"
 #include "schema/migrator.h"
@@ -759,6 +760,13 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     }
     dedup_model = std::move(text).value();
   }
+  if (!o.spill_dir.empty()) {
+    try {
+      dedup::SpillFile probe(o.spill_dir);
+    } catch (const std::system_error& e) {
+      return Status::InvalidArgument(fmt::format("--spill-dir: {}", e.what()));
+    }
+  }
 
   if (o.max_retries < 0 || o.max_retries > 100) {
     return Status::InvalidArgument("--max-retries must be from 0 to 100");
@@ -955,6 +963,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     dopt.dry_run = dry_run;
     dopt.incremental = ctx.incremental;
     dopt.model_json = dedup_model;
+    dopt.spill_dir = o.spill_dir;
     log.Write("info", "dedup_started", {{"entity", dedup_entity}});
     std::optional<DedupPhaseResult> phase;
     Status matched = WithRetries(

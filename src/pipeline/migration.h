@@ -60,6 +60,9 @@ struct MigrateOptions {
   // A dedup model file (`medmigrate dedup model`) to score with instead of
   // fitting one or keeping the last run's; empty: fit (full) or keep (incremental).
   std::string dedup_model_path;
+  // Where the dedup phase spills patients' records and sorted keys while it
+  // matches (unnamed files, gone when it ends); empty: $TMPDIR, else /tmp.
+  std::string spill_dir;
   // Incremental runs re-read rows whose updated_at is this much older than
   // the last run's watermark: transactions that committed late.
   int overlap_seconds = 300;

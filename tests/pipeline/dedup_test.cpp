@@ -3,6 +3,7 @@
 // redirected to the survivor, accounting holds, and reviewers' decisions
 // (resolve, unmerge) take effect at the next run.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -348,9 +349,23 @@ TEST_F(DedupMigrationTest, CliReviewCommandsAndClearErrors) {
   EXPECT_NE(refused.err.find("not a dedup model"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("'prior_bits' must be a number"), std::string::npos) << refused.err;
   EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.runs"), 0);
+  // So is a spill directory where no file can be made, named in the error.
+  auto no_dir = testing::RunMedmigrate(
+      args({"migrate", "--spill-dir", in_work.cwd + "/no-such-dir"}), in_work);
+  EXPECT_NE(no_dir.exit_code, 0);
+  EXPECT_NE(no_dir.err.find("--spill-dir"), std::string::npos) << no_dir.err;
+  EXPECT_NE(no_dir.err.find("no-such-dir"), std::string::npos) << no_dir.err;
+  EXPECT_EQ(QueryInt(t, "SELECT count(*) FROM medmigrate.runs"), 0);
 
-  // The pair resolved distinct is never merged by the migration.
-  ASSERT_EQ(testing::RunMedmigrate(args({"migrate", "--no-validate"}), in_work).exit_code, 0);
+  // The pair resolved distinct is never merged by the migration (its records
+  // spilled to the given directory, which holds no file of it after).
+  ASSERT_EQ(testing::RunMedmigrate(
+                args({"migrate", "--no-validate", "--spill-dir", in_work.cwd}), in_work)
+                .exit_code,
+            0);
+  for (const auto& entry : std::filesystem::directory_iterator(in_work.cwd)) {
+    EXPECT_EQ(entry.path().filename().string().find("medmigrate-dedup"), std::string::npos);
+  }
   // The model the run fitted, printed as JSON, parameters only.
   auto model = testing::RunMedmigrate(args({"dedup", "model"}, false));
   ASSERT_EQ(model.exit_code, 0) << model.err;
