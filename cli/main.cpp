@@ -1,6 +1,8 @@
 // medmigrate: moves a clinic's legacy MDW database into the platform schema.
 // Parses the command line, hands each command to the library, and turns the
 // outcome into an exit code: 0 success, 1 failure, 2 bad usage.
+#include <malloc.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +11,13 @@
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
+  // Buffers of 1 MB and more (a batch's rows, the dedup phase's sort runs)
+  // come from mmap and go back to the system when freed. By default glibc
+  // raises that threshold to the size of the last such buffer freed (up to
+  // 32 MB), after which each worker's arena keeps the largest batch it ever
+  // held: peak RSS of a migration at small scale 66.5 MB, 51.0 MB with it fixed.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 20);
   using medmigrate::cli::Context;
   Context ctx;
   CLI::App app{
