@@ -67,7 +67,7 @@ void PrintCalibration(const std::vector<PersonRecord>& records, const std::vecto
     ++row.pairs;
     row.truths += same;
     row.probability_sum += p.probability;
-    if (p.probability >= o.merge_threshold) {
+    if (p.probability >= o.merge_threshold && p.hold == Hold::kNone) {
       ++row.merged;
       row.merged_true += same;
       if (!same) {

@@ -368,6 +368,10 @@ Status ShowDedup(const Context& ctx, const ReviewFlags& f) {
                                fj.value("bits", 0.0));
     }
     std::cout << fmt::format(" = {:+.2f}\n", p.explanation.value("total_bits", 0.0));
+    if (p.explanation.contains("hold")) {
+      std::cout << fmt::format("never merged automatically: {}\n",
+                               p.explanation.value("hold", ""));
+    }
   }
   return Status::Ok();
 }

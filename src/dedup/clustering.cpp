@@ -33,9 +33,15 @@ ClusterResult ClusterPairs(const std::vector<PreparedRecord>& records,
 ClusterResult ClusterPairs(const Records& records, const std::vector<ScoredPair>& pairs,
                            const MatchModel& model, const ClusterOptions& options) {
   PreparedRecord slot_i, slot_j;
+  ClusterResult result;
   std::vector<ScoredPair> strong;
   for (const ScoredPair& p : pairs) {
-    if (p.probability >= options.merge_threshold) strong.push_back(p);
+    if (p.probability < options.merge_threshold) continue;
+    if (p.hold == Hold::kNone) {
+      strong.push_back(p);
+    } else {
+      result.kept_apart.push_back(p);
+    }
   }
   std::sort(strong.begin(), strong.end(), [](const ScoredPair& x, const ScoredPair& y) {
     if (x.probability != y.probability) return x.probability > y.probability;
@@ -49,7 +55,6 @@ ClusterResult ClusterPairs(const Records& records, const std::vector<ScoredPair>
     if (inserted) members[r] = {r};
     return it->second;
   };
-  ClusterResult result;
   for (const ScoredPair& p : strong) {
     const uint32_t ga = group(p.a);
     const uint32_t gb = group(p.b);
@@ -62,9 +67,11 @@ ClusterResult ClusterPairs(const Records& records, const std::vector<ScoredPair>
         const uint32_t i = ma[x];
         const uint32_t j = mb[y];
         if ((i == p.a && j == p.b) || (i == p.b && j == p.a)) continue;
-        ok = MatchModel::Probability(
-                 model.Score(records.Get(i, &slot_i), records.Get(j, &slot_j))) >=
-             options.review_threshold;
+        const PreparedRecord& ri = records.Get(i, &slot_i);
+        const PreparedRecord& rj = records.Get(j, &slot_j);
+        const Pattern pattern = Compare(ri, rj, model.use_national_id());
+        ok = HoldOf(pattern) == Hold::kNone &&
+             MatchModel::Probability(model.Weigh(ri, rj, pattern)) >= options.review_threshold;
       }
     }
     if (!ok) {

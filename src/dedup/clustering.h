@@ -1,7 +1,9 @@
 // Clusters of records that are one person: pairs at or above the merge
-// threshold are joined, strongest first, guarded against chains. Two groups
-// are joined only when every pair across them clears the review threshold
-// (A~B and B~C do not merge A with C when A and C do not match), and a
+// threshold are joined, strongest first, guarded against chains. A pair with
+// a hold (comparison.h: twins, sexes or given names or birth dates that
+// differ) is never joined, whatever it scores. Two groups are joined only when
+// every pair across them clears the review threshold and has no hold (A~B and
+// B~C do not merge A with C when A and C do not match, or are twins), and a
 // cluster never grows past max_cluster_size. A pair the guard keeps apart goes
 // to review instead.
 #pragma once
@@ -20,6 +22,7 @@ struct ScoredPair {
   uint32_t a = 0;
   uint32_t b = 0;
   double probability = 0;
+  Hold hold = Hold::kNone;  // set: at most review (HoldOf of the pair's pattern)
 };
 
 struct Cluster {
@@ -29,7 +32,8 @@ struct Cluster {
 
 struct ClusterResult {
   std::vector<Cluster> clusters;       // two members or more
-  std::vector<ScoredPair> kept_apart;  // above the merge threshold, refused by the guard
+  // Above the merge threshold, refused by the guard or held (ScoredPair::hold).
+  std::vector<ScoredPair> kept_apart;
 };
 
 struct ClusterOptions {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "dedup/string_similarity.h"
@@ -106,7 +107,74 @@ uint8_t SplitCommon(uint8_t level, int count_a, int count_b) {
   return level;
 }
 
+// A hold rule: per field, the levels that match it (a bit per level; 0: any
+// level). A pattern matches when every field's level is among its levels.
+struct HoldRule {
+  Hold hold;
+  std::string_view name;
+  std::array<uint16_t, kFieldCount> levels;
+};
+
+constexpr uint16_t Levels(std::initializer_list<uint8_t> list) {
+  uint16_t mask = 0;
+  for (uint8_t l : list) mask = static_cast<uint16_t>(mask | (1u << l));
+  return mask;
+}
+
+constexpr size_t F(FieldId f) { return static_cast<size_t>(f); }
+
+constexpr uint16_t kKnownOtherGiven =
+    Levels({kNameJwHigh, kNameJwMid, kNameInitial, kNameDiff, kNameSimilarCommon});
+constexpr uint16_t kSameOrCloseFamily =
+    Levels({kNameExact, kNameNick, kNameJwHigh, kNameJwMid, kNameSimilarCommon});
+
+// In order: the first that matches names the hold. Rules are data: a new one
+// is a row here and a row in comparison_test.cpp.
+constexpr std::array<HoldRule, 4> kHoldRules = [] {
+  std::array<HoldRule, 4> rules{};
+  // Twins, triplets, siblings born on one day: a parent registers them under
+  // one e-mail, with one family name and one birth date. Even a close given
+  // name (Anna / Anne, Aiden / Aidan) is another child here; only exact or
+  // nickname agreement may be one child registered twice.
+  rules[0] = {Hold::kTwinPattern, "twin_pattern", {}};
+  rules[0].levels[F(FieldId::kGiven)] = kKnownOtherGiven;
+  rules[0].levels[F(FieldId::kFamily)] = kSameOrCloseFamily;
+  rules[0].levels[F(FieldId::kBirthDate)] = Levels({kDateExact});
+  rules[0].levels[F(FieldId::kEmail)] = Levels({1});  // exact
+  rules[1] = {Hold::kSexesDiffer, "sexes_differ", {}};
+  rules[1].levels[F(FieldId::kSex)] = Levels({2});  // different
+  // Two names people have (similar_common: Larsen / Larson) or two unrelated
+  // names: not a typo, not a nickname.
+  rules[2] = {Hold::kGivenNamesDiffer, "given_names_differ", {}};
+  rules[2].levels[F(FieldId::kGiven)] = Levels({kNameDiff, kNameSimilarCommon});
+  // Namesakes: the same name, born in other years or on another day of the
+  // same year. A typo changes one component or one digit, or swaps day and
+  // month; these levels are neither.
+  rules[3] = {Hold::kBirthDatesDiffer, "birth_dates_differ", {}};
+  rules[3].levels[F(FieldId::kBirthDate)] = Levels({kDateYear, kDateDiff});
+  return rules;
+}();
+
 }  // namespace
+
+Hold HoldOf(Pattern p) {
+  for (const HoldRule& rule : kHoldRules) {
+    bool match = true;
+    for (size_t f = 0; match && f < kFieldCount; ++f) {
+      const uint16_t levels = rule.levels[f];
+      match = levels == 0 || (levels >> LevelOf(p, f) & 1u) != 0;
+    }
+    if (match) return rule.hold;
+  }
+  return Hold::kNone;
+}
+
+std::string_view HoldName(Hold hold) {
+  for (const HoldRule& rule : kHoldRules) {
+    if (rule.hold == hold) return rule.name;
+  }
+  return "";
+}
 
 bool IsNameVariation(uint8_t level) {
   return level == kNameNick || level == kNameJwHigh || level == kNameJwMid ||

@@ -64,4 +64,24 @@ inline uint8_t LevelOf(Pattern p, size_t field) {
 // false the national id is treated as missing on both sides.
 Pattern Compare(const PreparedRecord& a, const PreparedRecord& b, bool use_national_id);
 
+// Why a pair may at most be reviewed, never merged automatically, whatever
+// it scores: its levels are those of two different people as often as of a
+// careless duplicate (twins registered by a parent under one e-mail, siblings,
+// namesakes). A master patient index treats these as hard rules, not as
+// evidence to weigh: the score of twins is high (same family name, birth date
+// and e-mail), and only a person can tell them from a duplicate.
+enum class Hold : uint8_t {
+  kNone = 0,
+  kTwinPattern,       // same family name, birth date and e-mail; other given names
+  kSexesDiffer,       // both known, different
+  kGivenNamesDiffer,  // both known, beyond typo or nickname
+  kBirthDatesDiffer,  // both known, beyond typo or swapped day and month
+};
+
+// The first rule of kHoldRules the pattern matches. Pure, no allocation.
+Hold HoldOf(Pattern p);
+// "twin_pattern", "sexes_differ", ... ("" for kNone): what the review queue
+// and the explanation show.
+std::string_view HoldName(Hold hold);
+
 }  // namespace medmigrate::dedup

@@ -60,10 +60,11 @@ DedupResult Deduplicate(const Records& recs, const DedupOptions& options,
     blocker.ForEachPair(
         [&](size_t i, size_t j, const PreparedRecord& a, const PreparedRecord& b) {
           ++compared;
-          const double bits = r.model.Score(a, b);
+          const Pattern pattern = Compare(a, b, r.model.use_national_id());
+          const double bits = r.model.Weigh(a, b, pattern);
           if (bits >= keep_bits) {
             r.pairs.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(j),
-                               MatchModel::Probability(bits)});
+                               MatchModel::Probability(bits), HoldOf(pattern)});
           }
         },
         scope.only_new);
@@ -71,8 +72,13 @@ DedupResult Deduplicate(const Records& recs, const DedupOptions& options,
     for (const auto& [i, j] : scope.also) {
       if (i >= j || j >= recs.size()) continue;
       ++compared;
-      const double bits = r.model.Score(recs.Get(i, &slot_i), recs.Get(j, &slot_j));
-      if (bits >= keep_bits) r.pairs.push_back({i, j, MatchModel::Probability(bits)});
+      const PreparedRecord& a = recs.Get(i, &slot_i);
+      const PreparedRecord& b = recs.Get(j, &slot_j);
+      const Pattern pattern = Compare(a, b, r.model.use_national_id());
+      const double bits = r.model.Weigh(a, b, pattern);
+      if (bits >= keep_bits) {
+        r.pairs.push_back({i, j, MatchModel::Probability(bits), HoldOf(pattern)});
+      }
     }
     r.stats.score_seconds = Since(t);
     r.stats.candidate_pairs = compared;

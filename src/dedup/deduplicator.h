@@ -22,7 +22,8 @@
 namespace medmigrate::dedup {
 
 struct DedupOptions {
-  // At or above: merged automatically. Between review and merge: a person
+  // At or above: merged automatically, unless the pair has a hold
+  // (comparison.h: then reviewed). Between review and merge: a person
   // reviews. Below review: different people. Chosen so that automatic merges
   // are almost never wrong (docs/design/dedup.md).
   double merge_threshold = 0.999;
@@ -55,7 +56,8 @@ struct DedupResult {
   MatchModel model;
   std::vector<ScoredPair> pairs;   // >= keep_threshold, by (a, b)
   ClusterResult clusters;          // automatic merges
-  std::vector<ScoredPair> review;  // between the thresholds, or kept apart; not merged
+  // Between the thresholds, or kept apart (chain guard, hold); not merged.
+  std::vector<ScoredPair> review;
   DedupStats stats;
 };
 

@@ -617,11 +617,24 @@ double MatchModel::NameTfBits(const PreparedRecord& a, Pattern p) const {
                     kMaxTfBits);
 }
 
+double MatchModel::SharedContactBits(const PreparedRecord& a, Pattern p) const {
+  constexpr size_t kEmail = static_cast<size_t>(FieldId::kEmail);
+  constexpr size_t kFamily = static_cast<size_t>(FieldId::kFamily);
+  constexpr uint8_t kExact = 1;
+  // Held by the pair alone (or not counted): the address is as rare as it
+  // looks. Held by a third record too: a family's or an office's address.
+  if (LevelOf(p, kEmail) != kExact || a.email_count <= 2) return 0;
+  const double common_surname = m_[kFamily][kExact] > 0
+                                    ? std::log2(m_[kFamily][kExact] / kCommonValueShare)
+                                    : 0;
+  return std::min(0.0, common_surname - bits_[kEmail][kExact]);
+}
+
 double MatchModel::Weigh(const PreparedRecord& a, const PreparedRecord& b, Pattern p) const {
   (void)b;  // exact agreement: a's value is b's
   double bits = prior_bits_;
   for (size_t f = 0; f < kFieldCount; ++f) bits += bits_[f][LevelOf(p, f)];
-  bits += NameTfBits(a, p) + TfBits(2, a, p);
+  bits += NameTfBits(a, p) + TfBits(2, a, p) + SharedContactBits(a, p);
   if (BothNamesVaried(p)) bits -= name_variation_bits_;
   return bits;
 }
@@ -646,12 +659,14 @@ Explanation MatchModel::Explain(const PreparedRecord& a, const PreparedRecord& b
     c.level = kFields[f].levels[l];
     c.tf_bits = TfBits(f, a, p);
     if (f == 1) c.tf_bits = NameTfBits(a, p) - TfBits(0, a, p);  // the full name's share
+    if (kFields[f].id == FieldId::kEmail) c.tf_bits = SharedContactBits(a, p);
     c.bits = bits_[f][l] + c.tf_bits;
     e.fields.push_back(c);
   }
   if (BothNamesVaried(p)) e.name_variation_bits = -name_variation_bits_;
   e.total_bits = Weigh(a, b, p);
   e.probability = Probability(e.total_bits);
+  e.hold = HoldName(HoldOf(p));
   return e;
 }
 

@@ -8,7 +8,9 @@
 // A pair's score is log2 of its match odds: the prior odds that two random
 // records are the same person, plus log2(m/u) of each field's level, with
 // exact agreement on a name or birth date adjusted by how common the value is
-// (term frequency: "smith" weighs less than "okonkwo").
+// (term frequency: "smith" weighs less than "okonkwo"), and agreement on an
+// e-mail that a third record holds too (a family's shared contact) weighing
+// no more than agreement on a common surname.
 //
 // Thread-compatible: a fitted model is read-only and may score concurrently.
 #pragma once
@@ -51,6 +53,8 @@ struct Explanation {
   // MatchModel::name_variation_bits().
   double name_variation_bits = 0;
   std::vector<FieldContribution> fields;  // fields known on both sides only
+  // HoldName of the pair's hold: "" when it may merge automatically.
+  std::string_view hold;
 };
 
 class MatchModel {
@@ -68,6 +72,9 @@ class MatchModel {
     return Weigh(a, b, Compare(a, b, use_national_id_));
   }
   static double Probability(double bits);
+  // A surname this share of the records hold is common: what exact agreement
+  // on a shared e-mail weighs at most (SharedContactBits).
+  static constexpr double kCommonValueShare = 0.01;
 
   Explanation Explain(const PreparedRecord& a, const PreparedRecord& b) const;
 
@@ -109,6 +116,10 @@ class MatchModel {
   void ComputeBits();
   double TfBits(size_t field, const PreparedRecord& a, Pattern p) const;
   double NameTfBits(const PreparedRecord& a, Pattern p) const;
+  // <= 0: what exact e-mail agreement loses when a third record holds the
+  // address (PreparedRecord::email_count > 2): it then weighs as much as
+  // exact agreement on a surname that kCommonValueShare of the records hold.
+  double SharedContactBits(const PreparedRecord& a, Pattern p) const;
   // The frequency of a value held by the share `tf` of the other records,
   // shrunk towards the field's average `u` (see kMinTfShape); `slot` is the
   // field (given, family, birth date) or kFullNameSlot.

@@ -125,6 +125,10 @@ struct PreparedRecord {
   // (a typo) from a name many people have (comparison.h).
   int given_count = 0;
   int family_count = 0;
+  // Records (this one included) holding the same e-mail; 0 when unknown or
+  // not counted. Above 2, the address is a shared contact (a family's), and
+  // agreement on it is weak evidence (match_model.h).
+  int email_count = 0;
   // Birth date components; 0 when unknown. Not checked against a calendar.
   int16_t year = 0;
   int8_t month = 0;

@@ -24,6 +24,7 @@ struct Stored {
   float family_tf;
   float date_tf;
   float name_tf;
+  int32_t email_count;
   int16_t year;
   int8_t month;
   int8_t day;
@@ -52,6 +53,7 @@ void Unpack(const Stored& s, std::string_view text, PreparedRecord* r) {
   r->family_tf = s.family_tf;
   r->date_tf = s.date_tf;
   r->name_tf = s.name_tf;
+  r->email_count = s.email_count;
   r->year = s.year;
   r->month = s.month;
   r->day = s.day;
@@ -82,6 +84,9 @@ void SetCountIn(Record* r, const CountUpdate& u) {
     case CountedField::kName:
       r->name_tf = u.tf;
       break;
+    case CountedField::kEmail:
+      r->email_count = u.count;
+      break;
   }
 }
 
@@ -101,7 +106,7 @@ uint32_t SpilledRecords::Append(const PreparedRecord& r) {
   const std::string_view text = r.text.bytes();
   const Stored s{r.id,           r.age_rank,       r.given_groups, r.given_soundex,
                  r.family_soundex, r.given_count,  r.given_tf,     r.family_count,
-                 r.family_tf,    r.date_tf,        r.name_tf,      r.year,
+                 r.family_tf,    r.date_tf,        r.name_tf,      r.email_count, r.year,
                  r.month,        r.day,            r.sex,          r.completeness,
                  static_cast<uint32_t>(text.size())};
   char slot[kSlotBytes] = {};
@@ -200,6 +205,7 @@ void CountTermFrequencies(Records* records, size_t sort_budget, const std::strin
     if (!given.empty() && !family.empty()) {
       sorter.Add({uint32_t(CountedField::kName), i, Fnv1a(family, Fnv1a(given) ^ 0x1f)});
     }
+    if (!r.email().empty()) sorter.Add({uint32_t(CountedField::kEmail), i, Fnv1a(r.email())});
   });
   sorter.Finish();
   const double others = n > 2 ? static_cast<double>(n - 2) : 0;

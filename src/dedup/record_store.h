@@ -19,7 +19,7 @@
 namespace medmigrate::dedup {
 
 // The values counted over all records (CountTermFrequencies).
-enum class CountedField : uint8_t { kGiven, kFamily, kDate, kName };
+enum class CountedField : uint8_t { kGiven, kFamily, kDate, kName, kEmail };
 
 // The count of records holding record `index`'s value of `field` (this one
 // included) and its term frequency.

@@ -168,10 +168,13 @@ nlohmann::json ExplanationJson(const dedup::Explanation& e) {
                       {"bits", std::round(f.bits * 100) / 100},
                       {"tf_bits", std::round(f.tf_bits * 100) / 100}});
   }
-  return {{"prior_bits", std::round(e.prior_bits * 100) / 100},
-          {"total_bits", std::round(e.total_bits * 100) / 100},
-          {"crossed_names", e.crossed_names},
-          {"fields", fields}};
+  nlohmann::json out = {{"prior_bits", std::round(e.prior_bits * 100) / 100},
+                        {"total_bits", std::round(e.total_bits * 100) / 100},
+                        {"crossed_names", e.crossed_names},
+                        {"fields", fields}};
+  // Why a person must decide, whatever the score (dedup::Hold).
+  if (!e.hold.empty()) out["hold"] = std::string(e.hold);
+  return out;
 }
 
 // The hashes recorded at each key's last match, streamed in key order

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "dedup/deduplicator.h"
@@ -70,6 +72,82 @@ TEST(ClusteringTest, ChainGuardKeepsNonMatchingEndsApart) {
   const ClusterResult c2 = ClusterPairs(r2.records, pairs, r2.model, co);
   ASSERT_EQ(c2.clusters.size(), 1u);
   EXPECT_EQ(c2.clusters[0].members.size(), 3u);
+}
+
+// Issue 13: every pair of twins was merged at p >= 0.9999. A held pair never
+// merges, whatever its probability, and no chain through a duplicate joins
+// two twins: a~b (one child registered twice), b~c (the twin) held.
+TEST(ClusteringTest, TwinsAreNeverMergedEvenThroughADuplicate) {
+  std::vector<PersonRecord> people = Population();
+  const uint32_t a = static_cast<uint32_t>(people.size());
+  people.push_back(Person(1001, "zoltan", "vrba", "2014-01-01", "parent@vrba.org"));
+  people.push_back(Person(1002, "zoltan", "vrba", "2014-01-01", "parent@vrba.org"));
+  people.push_back(Person(1003, "xenia", "vrba", "2014-01-01", "parent@vrba.org"));  // twin
+  DedupOptions o;
+  const DedupResult r = Deduplicate(people, o);
+  const Pattern twin = Compare(r.records[a + 1], r.records[a + 2], false);
+  ASSERT_EQ(HoldOf(twin), Hold::kTwinPattern);
+  // The twin pair claims the strongest score: it is still held, and the
+  // duplicate merges without pulling the twin in.
+  std::vector<ScoredPair> pairs = {{a + 1, a + 2, 0.999999, HoldOf(twin)},
+                                   {a, a + 1, 0.9999, Hold::kNone}};
+  ClusterOptions co;
+  const ClusterResult c = ClusterPairs(r.records, pairs, r.model, co);
+  ASSERT_EQ(c.clusters.size(), 1u);
+  EXPECT_EQ(c.clusters[0].members, (std::vector<uint32_t>{a, a + 1}));
+  ASSERT_EQ(c.kept_apart.size(), 1u);
+  EXPECT_EQ(c.kept_apart[0].b, a + 2);
+  // A pair that is not held but would chain to the twin: a~c claimed strong.
+  std::vector<ScoredPair> chain = {{a, a + 1, 0.9999, Hold::kNone},
+                                   {a, a + 2, 0.9999, Hold::kNone}};
+  const ClusterResult c2 = ClusterPairs(r.records, chain, r.model, co);
+  ASSERT_EQ(c2.clusters.size(), 1u);
+  EXPECT_EQ(c2.clusters[0].members.size(), 2u);
+
+  for (const Cluster& cl : r.clusters.clusters) {
+    const bool has_b = std::count(cl.members.begin(), cl.members.end(), a + 1) > 0;
+    const bool has_c = std::count(cl.members.begin(), cl.members.end(), a + 2) > 0;
+    EXPECT_FALSE(has_b && has_c) << "twins merged";
+  }
+  EXPECT_EQ(r.model.Explain(r.records[a + 1], r.records[a + 2]).hold, "twin_pattern");
+}
+
+// A shared contact: an e-mail that a third record holds weighs no more than a
+// common surname, where an address two records alone share weighs far more.
+TEST(ClusteringTest, EmailSharedByAFamilyWeighsLittle) {
+  std::vector<PersonRecord> people = {
+      Person(1, "zoltan", "vrba", "2014-01-01", "one@vrba.org"),
+      Person(2, "zoltan", "vrba", "2014-01-01", "one@vrba.org"),
+      Person(3, "zoltan", "vrba", "2014-01-01", "fam@vrba.org"),
+      Person(4, "zoltan", "vrba", "2014-01-01", "fam@vrba.org"),
+      Person(5, "mother", "vrba", "1984-03-05", "fam@vrba.org"),
+      Person(6, "other", "abel", "1990-03-05", "x@abel.org")};
+  const std::vector<PreparedRecord> r = PrepareRecords(people);
+  EXPECT_EQ(r[0].email_count, 2);
+  EXPECT_EQ(r[2].email_count, 3);
+  // Every field uninformative (m = u) but family name and e-mail: exact
+  // family agreement m 0.9, exact e-mail 15 bits.
+  std::array<std::array<double, kMaxLevels>, kFieldCount> m{}, u{};
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    for (size_t l = 0; l < kMaxLevels; ++l) m[f][l] = u[f][l] = 0.125;
+  }
+  const size_t family = static_cast<size_t>(FieldId::kFamily);
+  const size_t email = static_cast<size_t>(FieldId::kEmail);
+  m[family][1] = 0.9;
+  u[family][1] = 0.001;
+  m[email][1] = 0.5;
+  u[email][1] = 0.5 / std::exp2(15);
+  const MatchModel model = MatchModel::FromParameters(m, u, 0, false);
+  auto email_bits = [&](size_t x, size_t y) {
+    for (const FieldContribution& f : model.Explain(r[x], r[y]).fields) {
+      if (f.field == "email") return f.bits;
+    }
+    return -1000.0;
+  };
+  EXPECT_NEAR(email_bits(0, 1), 15, 1e-9);
+  const double common_surname = std::log2(0.9 / MatchModel::kCommonValueShare);
+  EXPECT_NEAR(email_bits(2, 3), common_surname, 1e-9);
+  EXPECT_NEAR(model.Score(r[0], r[1]) - model.Score(r[2], r[3]), 15 - common_surname, 1e-9);
 }
 
 TEST(ClusteringTest, SurvivorIsMostCompleteThenOldest) {

@@ -113,3 +113,66 @@ TEST(ComparisonTest, SimilarSpellingsOfCommonNamesAreTheirOwnLevel) {
 
 }  // namespace
 }  // namespace medmigrate::dedup
+
+namespace medmigrate::dedup {
+namespace {
+
+Hold HoldOfPair(const PersonRecord& a, const PersonRecord& b) {
+  return HoldOf(Compare(PrepareOne(a), PrepareOne(b), false));
+}
+
+// One row per hold rule and per case each must leave alone: twins, siblings
+// and namesakes are never merged automatically (issue 13); a duplicate with a
+// typo, a nickname or a swapped day and month still may be.
+struct HoldCase {
+  const char* what;
+  PersonRecord a;
+  PersonRecord b;
+  Hold hold;
+};
+
+TEST(ComparisonTest, HoldRulesKeepDifferentPeopleFromAutomaticMerges) {
+  const HoldCase cases[] = {
+      {"twins, other names, other sexes",
+       Person("Liam", "Novak", "2014-05-06", "parent@x.org", "M"),
+       Person("Emma", "Novak", "2014-05-06", "parent@x.org", "F"), Hold::kTwinPattern},
+      {"same-sex twins with close names",
+       Person("Aiden", "Novak", "2014-05-06", "parent@x.org", "M"),
+       Person("Aidan", "Novak", "2014-05-06", "parent@x.org", "M"), Hold::kTwinPattern},
+      {"twins, one name a typo-like band", Person("Anna", "Novak", "2014-05-06", "p@x.org"),
+       Person("Anne", "Novak", "2014-05-06", "p@x.org"), Hold::kTwinPattern},
+      {"sexes differ", Person("Sam", "Novak", "2014-05-06", "", "M"),
+       Person("Sam", "Novak", "2014-05-06", "", "F"), Hold::kSexesDiffer},
+      {"given names differ", Person("Liam", "Novak", "2014-05-06"),
+       Person("Oscar", "Novak", "2014-05-06"), Hold::kGivenNamesDiffer},
+      {"namesakes decades apart", Person("John", "Smith", "1951-02-03", "js@x.org"),
+       Person("John", "Smith", "1982-07-19", "js@x.org"), Hold::kBirthDatesDiffer},
+      {"namesakes of one year", Person("John", "Smith", "1982-02-03"),
+       Person("John", "Smith", "1982-07-19"), Hold::kBirthDatesDiffer},
+      {"siblings on a parent's address", Person("Liam", "Novak", "2012-01-02", "p@x.org"),
+       Person("Emma", "Novak", "2015-08-09", "p@x.org"), Hold::kGivenNamesDiffer},
+      {"duplicate: exact", Person("Liam", "Novak", "2014-05-06", "p@x.org", "M"),
+       Person("LIAM", "novak", "2014-05-06", "p@x.org", "m"), Hold::kNone},
+      {"duplicate: nickname", Person("William", "Novak", "2014-05-06", "p@x.org"),
+       Person("Bill", "Novak", "2014-05-06", "p@x.org"), Hold::kNone},
+      {"duplicate: typo, other e-mail", Person("Jonathan", "Novak", "2014-05-06", "a@x.org"),
+       Person("Jonathen", "Novak", "2014-05-06", "b@y.org"), Hold::kNone},
+      {"duplicate: day and month swapped", Person("Liam", "Novak", "2014-05-06"),
+       Person("Liam", "Novak", "2014-06-05"), Hold::kNone},
+      {"duplicate: one digit off", Person("Liam", "Novak", "2014-05-06"),
+       Person("Liam", "Novak", "2014-05-08"), Hold::kNone},
+      {"duplicate: sex unknown on one side", Person("Liam", "Novak", "2014-05-06", "", "M"),
+       Person("Liam", "Novak", "2014-05-06", "", "U"), Hold::kNone},
+      {"duplicate: married, new surname", Person("Anna", "Novak", "1990-05-06", "", "F"),
+       Person("Anna", "Berg", "1990-05-06", "", "F"), Hold::kNone},
+  };
+  for (const HoldCase& c : cases) {
+    EXPECT_EQ(HoldOfPair(c.a, c.b), c.hold) << c.what;
+    EXPECT_EQ(HoldOfPair(c.b, c.a), c.hold) << c.what << " (sides swapped)";
+  }
+  EXPECT_EQ(HoldName(Hold::kTwinPattern), "twin_pattern");
+  EXPECT_EQ(HoldName(Hold::kNone), "");
+}
+
+}  // namespace
+}  // namespace medmigrate::dedup

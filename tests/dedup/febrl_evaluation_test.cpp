@@ -1,7 +1,12 @@
-// The acceptance figures of issue #6 on the FEBRL files, without soc_sec_id
-// and without labels in the fit: F1 >= 0.99, precision of automatic merges
-// >= 0.999, blocking recall >= 0.99. The files live beside the repository
-// (shared/data/febrl) and are never copied into it.
+// The acceptance figures of issues #6 and #13 on the FEBRL files, without
+// soc_sec_id and without labels in the fit: F1 of the pairs merged or queued
+// for review >= 0.995, precision of automatic merges 1.0, blocking recall
+// >= 0.99. FEBRL makes many duplicates by replacing a given name or a birth
+// date wholesale (luke / mia purdon, same date and address): those are the
+// pattern of twins and namesakes, held for review by the hold rules
+// (comparison.h), so automatic merges recall less than before (0.86 and 0.81
+// against 0.996) and the review queue takes the rest. The files live beside
+// the repository (shared/data/febrl) and are never copied into it.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -27,10 +32,10 @@ TEST_P(FebrlEvaluationTest, MeetsTheTargetsWithoutNationalId) {
   o.use_national_id = false;
   const Evaluation e = EvaluateDedup(data->records, data->person, o);
   EXPECT_GE(e.blocking_recall, 0.99);
-  EXPECT_GE(e.at_half.f1, 0.99);
+  EXPECT_GE(e.at_half.f1, 0.995);
   EXPECT_GE(e.at_merge_threshold.f1, 0.99);
-  EXPECT_GE(e.automatic_merges.f1, 0.99);
-  EXPECT_GE(e.automatic_merges.precision, 0.999);
+  EXPECT_EQ(e.automatic_merges.precision, 1.0);
+  EXPECT_GE(e.automatic_merges.recall, 0.8);
   EXPECT_GE(e.at_merge_threshold.precision, 0.999);
 }
 
