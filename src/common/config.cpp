@@ -107,11 +107,15 @@ Result<std::optional<DatabaseUrl>> ResolveDatabaseUrl(DatabaseRole role,
                                                       const std::optional<std::string>& flag,
                                                       const VariableLookup& vars) {
   const bool legacy = role == DatabaseRole::kLegacy;
+  // Whatever the URL holds as a password is masked in every message from now
+  // on, however it is spelled (common/db_url.h).
   if (flag && !flag->empty()) {
+    RegisterUrlSecrets(*flag);
     return std::optional<DatabaseUrl>(DatabaseUrl{*flag, legacy ? "--legacy-url" : "--target-url"});
   }
   const std::string url_var = legacy ? "MEDMIGRATE_LEGACY_URL" : "MEDMIGRATE_TARGET_URL";
   if (auto v = vars(url_var); v && !v->empty()) {
+    RegisterUrlSecrets(*v);
     return std::optional<DatabaseUrl>(DatabaseUrl{*v, url_var});
   }
   if (!legacy) return std::optional<DatabaseUrl>();
@@ -130,6 +134,7 @@ Result<std::optional<DatabaseUrl>> ResolveDatabaseUrl(DatabaseRole role,
   get("LEGACY_DB_PASSWORD", parts.password);
   get("LEGACY_DB_SSL", parts.ssl);
   if (!any) return std::optional<DatabaseUrl>();
+  RegisterSecret(parts.password);
   MM_ASSIGN_OR_RETURN(std::string url, BuildUrl(parts, "LEGACY_DB_* variables"));
   return std::optional<DatabaseUrl>(DatabaseUrl{url, "LEGACY_DB_* variables"});
 }

@@ -1,7 +1,10 @@
 #include "common/db_url.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <mutex>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -29,25 +32,114 @@ std::string MaskPasswordKeywords(std::string s) {
   return s;
 }
 
+// The registered secrets, longest first (a secret that holds another is
+// masked whole).
+struct SecretRegistry {
+  std::mutex mu;
+  std::vector<std::string> secrets;
+};
+
+SecretRegistry& Registry() {
+  static SecretRegistry* registry = new SecretRegistry;  // never destroyed: used at exit
+  return *registry;
+}
+
+void AddSecretForm(SecretRegistry& r, std::string form) {
+  if (form.size() < kMinRegisteredSecret) return;
+  if (std::find(r.secrets.begin(), r.secrets.end(), form) != r.secrets.end()) return;
+  r.secrets.push_back(std::move(form));
+  std::stable_sort(r.secrets.begin(), r.secrets.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+std::string MaskRegistered(std::string s) {
+  SecretRegistry& r = Registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (const std::string& secret : r.secrets) {
+    size_t pos = 0;
+    while ((pos = s.find(secret, pos)) != std::string::npos) {
+      s.replace(pos, secret.size(), "****");
+      pos += 4;
+    }
+  }
+  return s;
+}
+
+// Where a URL that starts at `scheme` ("://") ends in a text: at white space,
+// a quote or a closing parenthesis, never at '/', '?', '@' or '#', which an
+// unencoded password may hold.
+size_t UrlEnd(std::string_view s, size_t scheme) {
+  size_t end = s.find_first_of(" \t\r\n)'\"", scheme + 3);
+  return end == std::string_view::npos ? s.size() : end;
+}
+
+// The span of a URL's password as a person reads it: after the first ':' of
+// the userinfo, up to the URL's last '@'. {npos, 0} when there is none.
+std::pair<size_t, size_t> UserinfoPassword(std::string_view s, size_t scheme) {
+  const size_t start = scheme + 3;
+  const size_t end = UrlEnd(s, scheme);
+  const size_t at = end > start ? s.rfind('@', end - 1) : std::string_view::npos;
+  if (at == std::string_view::npos || at < start) return {std::string_view::npos, 0};
+  const size_t colon = s.find(':', start);
+  if (colon == std::string_view::npos || colon > at) return {std::string_view::npos, 0};
+  return {colon + 1, at - colon - 1};
+}
+
 }  // namespace
 
-std::string MaskUrl(std::string_view url) {
-  std::string s(url);
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+void RegisterSecret(std::string_view secret) {
+  if (secret.empty()) return;
+  SecretRegistry& r = Registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  AddSecretForm(r, std::string(secret));
+  AddSecretForm(r, PercentEncode(secret));
+  AddSecretForm(r, PercentDecode(secret));
+}
+
+void RegisterUrlSecrets(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos) {
+    auto [at, size] = UserinfoPassword(url, scheme);
+    if (at != std::string_view::npos) RegisterSecret(url.substr(at, size));
+  }
+  static constexpr std::string_view kKey = "password=";
+  for (size_t pos = url.find(kKey); pos != std::string_view::npos;
+       pos = url.find(kKey, pos + 1)) {
+    const size_t start = pos + kKey.size();
+    size_t end = url.find_first_of("& ", start);
+    if (end == std::string_view::npos) end = url.size();
+    RegisterSecret(url.substr(start, end - start));
+  }
+}
+
+std::string MaskUrl(std::string_view text) {
+  std::string s = MaskRegistered(std::string(text));
   size_t scheme = 0;
   // Every URL in the text (a message may quote several).
   while ((scheme = s.find("://", scheme)) != std::string::npos) {
-    size_t auth_start = scheme + 3;
-    size_t auth_end = s.find_first_of("/? \t\n)'\"", auth_start);
-    if (auth_end == std::string::npos) auth_end = s.size();
-    // The last '@' before the path ends the userinfo (a password may hold '@').
-    size_t at = s.rfind('@', auth_end == 0 ? 0 : auth_end - 1);
-    if (at != std::string::npos && at >= auth_start) {
-      size_t colon = s.find(':', auth_start);
-      if (colon != std::string::npos && colon < at) {
-        s.replace(colon + 1, at - colon - 1, "****");
-      }
-    }
-    scheme = auth_start;
+    auto [at, size] = UserinfoPassword(s, scheme);
+    if (at != std::string::npos) s.replace(at, size, "****");
+    scheme += 3;
   }
   return MaskPasswordKeywords(std::move(s));
 }

@@ -1,5 +1,7 @@
 #include "pg/connection.h"
 
+#include <algorithm>
+
 #include <libpq-fe.h>
 
 #include <charconv>
@@ -34,10 +36,27 @@ std::string WithholdValues(std::string message, std::string_view sqlstate) {
   return message;
 }
 
+// Replaces every "..." in a libpq message by "(withheld)".
+std::string WithholdQuoted(std::string message) {
+  size_t open = 0;
+  while ((open = message.find('"', open)) != std::string::npos) {
+    const size_t close = message.find('"', open + 1);
+    if (close == std::string::npos) break;
+    message.replace(open, close - open + 1, "(withheld)");
+    open += 10;
+  }
+  return message;
+}
+
+constexpr std::string_view kEncodeHint =
+    "; percent-encode special characters of the user and password (%40 for @, %2F for /, %3F "
+    "for ?, %23 for #, %3A for :, %25 for %)";
+
 }  // namespace
 
 Status ValidateUrl(std::string_view url, std::string_view what) {
   if (url.empty()) return Status::InvalidArgument(fmt::format("{} is empty", what));
+  RegisterUrlSecrets(url);
   if (url.rfind("postgres://", 0) != 0 && url.rfind("postgresql://", 0) != 0) {
     return Status::InvalidArgument(fmt::format(
         "{} '{}' is not a PostgreSQL URL: it must start with postgres:// or postgresql:// "
@@ -48,12 +67,37 @@ Status ValidateUrl(std::string_view url, std::string_view what) {
   std::string s(url);
   PQconninfoOption* opts = PQconninfoParse(s.c_str(), &err);
   if (opts == nullptr) {
-    std::string msg = err ? FirstLine(err) : "out of memory";
+    // libpq quotes the part it did not understand, which may be a piece of
+    // an unencoded password ('invalid port number: "Pa55"').
+    std::string msg = err ? WithholdQuoted(FirstLine(err)) : "out of memory";
     if (err) PQfreemem(err);
-    return Status::InvalidArgument(
-        fmt::format("{} '{}' is not a valid PostgreSQL URL: {}", what, MaskUrl(url), msg));
+    return Status::InvalidArgument(fmt::format(
+        "{} '{}' is not a valid PostgreSQL URL: {}{}", what, MaskUrl(url), msg, kEncodeHint));
+  }
+  std::string host, port, dbname, password;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view key = o->keyword;
+    if (key == "password") password = o->val;
+    if (key == "host") host = o->val;
+    if (key == "port") port = o->val;
+    if (key == "dbname") dbname = o->val;
   }
   PQconninfoFree(opts);
+  RegisterSecret(password);  // as libpq reads it, whatever characters it holds
+  // libpq ends the userinfo at the first '@' or '/': an unencoded '@' or '/'
+  // in a password leaves a host or database name that holds '@', or a port
+  // that is no number. Connecting would send a piece of the password as a
+  // host name to DNS and print it in libpq's errors.
+  const bool port_ok =
+      std::all_of(port.begin(), port.end(), [](char c) { return (c >= '0' && c <= '9') || c == ','; });
+  if (host.find('@') != std::string::npos || !port_ok ||
+      (dbname.find('@') != std::string::npos && password.empty())) {
+    return Status::InvalidArgument(fmt::format(
+        "{} '{}' is ambiguous: its user, password or host seems to hold '@', '/' or ':' "
+        "unencoded{}",
+        what, MaskUrl(url), kEncodeHint));
+  }
   return Status::Ok();
 }
 

@@ -68,7 +68,7 @@ class RunLog {
     fields["at"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
     fields["level"] = level;
     fields["event"] = event;
-    out_ << fields.dump() << "\n";
+    out_ << MaskUrl(fields.dump()) << "\n";  // no password, whatever spelled it
     out_.flush();
   }
   const std::string& path() const { return path_; }

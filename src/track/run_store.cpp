@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "common/db_url.h"
+
 namespace medmigrate::track {
 
 namespace {
@@ -137,7 +139,7 @@ Status RunStore::StartRun(int64_t run, const std::string& snapshot_id) {
 Status RunStore::FinishRun(int64_t run, const std::string& state, const std::string& error) {
   return conn_
       ->Query("UPDATE medmigrate.runs SET state = $2, finished_at = now(), error = $3 WHERE id = $1",
-              {std::to_string(run), state, TextOrNull(error)})
+              {std::to_string(run), state, TextOrNull(MaskUrl(error))})
       .status();
 }
 
@@ -272,9 +274,9 @@ Status RunStore::AddEvent(std::optional<int64_t> run, const std::string& level,
   return conn_
       ->Query("INSERT INTO medmigrate.events (run_id, level, phase, entity, message, data) "
               "VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6::jsonb)",
-              {Text(run), level, phase,
-               entity, message,
-               data.is_null() ? std::nullopt : std::optional<std::string>(data.dump())})
+              // No password reaches the tracking schema, whatever spelled it.
+              {Text(run), level, phase, entity, MaskUrl(message),
+               data.is_null() ? std::nullopt : std::optional<std::string>(MaskUrl(data.dump()))})
       .status();
 }
 

@@ -27,7 +27,25 @@ INSTANTIATE_TEST_SUITE_P(
         MaskCase{"host=h password='se cret' user=u", "host=h password=**** user=u"},
         MaskCase{"legacy (postgres://a:1@x/y) and target (postgres://b:2@z/w)",
                  "legacy (postgres://a:****@x/y) and target (postgres://b:****@z/w)"},
+        MaskCase{"postgres://u:Pa55/Secret@host/db", "postgres://u:****@host/db"},
+        MaskCase{"postgres://u:pa?ss@h/db", "postgres://u:****@h/db"},
+        MaskCase{"postgres://u:p#w@h/db", "postgres://u:****@h/db"},
+        MaskCase{"'postgres://u:a/b?c@d@h/db' is bad", "'postgres://u:****@h/db' is bad"},
         MaskCase{"not a url", "not a url"}));
+
+// Issue 14 item 2: a registered password is masked wherever a message quotes
+// it, in any spelling, whatever characters it holds.
+TEST(RegisterSecretTest, MasksTheSecretInEveryForm) {
+  const std::string secret = "Zq9/?@#:%&=+ x";
+  RegisterSecret(secret);
+  EXPECT_EQ(MaskUrl("failed for " + secret + "!"), "failed for ****!");
+  EXPECT_EQ(MaskUrl("encoded " + PercentEncode(secret)), "encoded ****");
+  EXPECT_EQ(MaskUrl("nothing here"), "nothing here");
+  RegisterUrlSecrets("postgres://u:Kx7%2Fw%40v@h/db?password=Yw8qq&x=1");
+  EXPECT_EQ(MaskUrl("Kx7/w@v and Kx7%2Fw%40v and Yw8qq"), "**** and **** and ****");
+  RegisterSecret("ab");  // too short to mask in free text
+  EXPECT_EQ(MaskUrl("a table"), "a table");
+}
 
 UrlParts Parts(std::string host, std::string port, std::string db, std::string user,
                std::string password, std::string ssl) {
