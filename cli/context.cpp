@@ -1,6 +1,9 @@
 #include "cli/context.h"
 
+#include <algorithm>
+#include <charconv>
 #include <iostream>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -42,6 +45,20 @@ Result<DatabaseUrl> ResolveUrl(const Context& ctx, DatabaseRole role) {
   MM_ASSIGN_OR_RETURN(std::optional<DatabaseUrl> found,
                       ResolveDatabaseUrl(role, legacy ? ctx.legacy_url : ctx.target_url, vars));
   if (found) {
+    // A variable the process does not have came from .env: say so.
+    if (dotenv.ok() && found->source.rfind("--", 0) != 0) {
+      const VariableLookup env = ProcessEnvironment();
+      bool in_env = false;
+      if (found->source == "LEGACY_DB_* variables") {
+        for (const char* name : {"LEGACY_DB_HOST", "LEGACY_DB_PORT", "LEGACY_DB_NAME",
+                                 "LEGACY_DB_USER", "LEGACY_DB_PASSWORD", "LEGACY_DB_SSL"}) {
+          in_env = in_env || env(name).has_value();
+        }
+      } else {
+        in_env = env(found->source).value_or("") != "";
+      }
+      if (!in_env) found->source += " in .env";
+    }
     MM_RETURN_IF_ERROR(pg::ValidateUrl(found->url, found->source));
     return *found;
   }
@@ -67,6 +84,41 @@ void Fail(Context& ctx, const Status& status) {
   }
   std::cerr << "medmigrate: error: " << MaskUrl(message) << "\n";
   ctx.exit_code = status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+namespace {
+
+// "" when `text` is 1 to 20 decimal digits whose value is at most `max`.
+std::string CheckDigits(const std::string& text, uint64_t max, uint64_t min) {
+  uint64_t v = 0;
+  const bool digits = !text.empty() && text.size() <= 20 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) return "'" + text + "' is not a whole number (decimal digits only)";
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v > max || v < min) {
+    return fmt::format("'{}' is out of range ({} to {})", text, min, max);
+  }
+  return "";
+}
+
+}  // namespace
+
+const CLI::Validator& IdValidator() {
+  static const CLI::Validator v(
+      [](std::string& text) {
+        return CheckDigits(text, uint64_t{std::numeric_limits<int64_t>::max()}, 1);
+      },
+      "ID");
+  return v;
+}
+
+const CLI::Validator& UnsignedValidator() {
+  static const CLI::Validator v(
+      [](std::string& text) {
+        return CheckDigits(text, std::numeric_limits<uint64_t>::max(), 0);
+      },
+      "UINT");
+  return v;
 }
 
 }  // namespace medmigrate::cli

@@ -35,6 +35,14 @@ void AddDataDirOption(CLI::App* cmd, Context& ctx);
 // InvalidArgument saying how to give one when none is found.
 Result<DatabaseUrl> ResolveUrl(const Context& ctx, DatabaseRole role);
 
+// Validators that read the text before CLI11 converts it: CLI11 wraps a
+// number that overflows its type (99999999999999999999 became another run id,
+// --seed -1 became 18446744073709551615).
+// A run or pair id: 1 to 9223372036854775807, decimal digits only.
+const CLI::Validator& IdValidator();
+// A decimal integer from 0 to 18446744073709551615, no sign.
+const CLI::Validator& UnsignedValidator();
+
 // Prints "medmigrate: error: <message>" on stderr and sets the exit code.
 void Fail(Context& ctx, const Status& status);
 

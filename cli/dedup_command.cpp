@@ -490,7 +490,7 @@ void AddDedupCommand(CLI::App& app, Context& ctx) {
       "show", "One pair: both records side by side (patient data) and each field's weight");
   AddDatabaseOptions(show, ctx, /*legacy=*/true, /*target=*/true);
   spec_option(show);
-  show->add_option("PAIR", review.pair, "Pair id (see 'medmigrate dedup list')")->required();
+  show->add_option("PAIR", review.pair, "Pair id (see 'medmigrate dedup list')")->required()->check(IdValidator());
   show->add_flag("--json", review.json, "Print as JSON");
   show->callback([&ctx] { RunCommand(ctx, [&]() { return ShowDedup(ctx, review); }); });
 
@@ -498,7 +498,7 @@ void AddDedupCommand(CLI::App& app, Context& ctx) {
       "resolve", "Decide a pair: --merge (one person: the next run merges them) or --distinct "
                  "(two people: never merged automatically, and a merge between them is undone)");
   AddDatabaseOptions(resolve, ctx, /*legacy=*/false, /*target=*/true);
-  resolve->add_option("PAIR", review.pair, "Pair id (see 'medmigrate dedup list')")->required();
+  resolve->add_option("PAIR", review.pair, "Pair id (see 'medmigrate dedup list')")->required()->check(IdValidator());
   resolve->add_flag("--merge", review.merge, "The two records are one person");
   resolve->add_flag("--distinct", review.distinct, "The two records are two people");
   decision_options(resolve);

@@ -28,7 +28,9 @@ void AddDemoCommand(CLI::App& app, Context& ctx) {
   AddDataDirOption(cmd, ctx);
   cmd->add_option("--scale", scale, "Legacy data size: tiny, small, medium, large or prod")
       ->capture_default_str();
-  cmd->add_option("--seed", seed, "Seed of the generated data")->capture_default_str();
+  cmd->add_option("--seed", seed, "Seed of the generated data")
+      ->check(UnsignedValidator())
+      ->capture_default_str();
   cmd->add_option("--max-concurrency", concurrency, "Migration workers")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

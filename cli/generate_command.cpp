@@ -195,6 +195,7 @@ void AddGenerateCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--seed", flags.seed,
                   "Seed (unsigned integer): the same seed and scale give the same rows and truth")
+      ->check(UnsignedValidator())
       ->capture_default_str();
   cmd->add_flag("--replace", flags.replace,
                 "Drop the MDW tables when the database has them (otherwise generate refuses)");

@@ -4,6 +4,8 @@
 #include <malloc.h>
 
 #include <iostream>
+#include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -50,6 +52,28 @@ int main(int argc, char** argv) {
   medmigrate::cli::AddReportCommand(app, ctx);
   medmigrate::cli::AddDemoCommand(app, ctx);
   medmigrate::cli::AddDedupCommand(app, ctx);
+
+  // An unknown command is named (CLI11 says only "A subcommand is required").
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known = known || sub->get_name() == arg;
+    if (!known) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands({})) {
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      std::cerr << "medmigrate: error: '" << arg << "' is not a command; commands: " << names
+                << " (see 'medmigrate --help')\n";
+      return 2;
+    }
+    break;
+  }
 
   try {
     app.parse(argc, argv);

@@ -55,7 +55,15 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--entities", flags.entities,
                   "Comma-separated target tables to migrate (default: all); each one's "
-                  "dependencies must be in the list or already in the target");
+                  "dependencies must be in the list or already in the target")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            return SplitList(text).empty()
+                       ? "'" + text + "' names no entity: list target tables, or leave out "
+                                      "--entities to migrate all"
+                       : "";
+          },
+          "LIST"));
   cmd->add_flag("--dry-run", flags.options.dry_run,
                 "Read and transform everything and report what would load and be rejected, "
                 "loading into a scratch schema that is dropped at the end; writes nothing to "
@@ -80,7 +88,8 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(0, 604800))
       ->capture_default_str();
   cmd->add_option("--resume", flags.resume,
-                  "Continue interrupted or failed run RUN from its checkpoints");
+                  "Continue interrupted or failed run RUN from its checkpoints")
+      ->check(IdValidator());
   cmd->add_option("--spec", flags.options.spec_path,
                   "Mapping spec file (default: the MDW spec built into medmigrate)");
   cmd->add_option("--dedup-model", flags.options.dedup_model_path,
@@ -112,9 +121,13 @@ void AddMigrateCommand(CLI::App& app, Context& ctx) {
       o.validate = !flags.no_validate;
       ProgressPrinter printer(isatty(STDERR_FILENO) != 0);
       o.on_progress = [&](const pipeline::Progress& p) { printer.Update(p); };
+      // SIGTERM (a service manager, kill) as SIGINT: stop at batch boundaries
+      // and end the run interrupted, resumable; not killed mid-run.
       std::signal(SIGINT, [](int) { pipeline::RequestStop(); });
+      std::signal(SIGTERM, [](int) { pipeline::RequestStop(); });
       MM_ASSIGN_OR_RETURN(pipeline::MigrationSummary s, pipeline::RunMigration(o));
       std::signal(SIGINT, SIG_DFL);
+      std::signal(SIGTERM, SIG_DFL);
       if (flags.json) {
         std::cout << pipeline::ToJson(s).dump(2) << "\n";
       } else {

@@ -23,7 +23,7 @@ void AddReportCommand(CLI::App& app, Context& ctx) {
       "warnings by reason with example legacy ids, the latest validation, and (HTML) a chart "
       "of throughput over time; JSON follows docs/report-schema.json");
   AddDatabaseOptions(cmd, ctx, /*legacy=*/false, /*target=*/true);
-  cmd->add_option("RUN", run_id, "Run id (see 'medmigrate list')")->required();
+  cmd->add_option("RUN", run_id, "Run id (see 'medmigrate list')")->required()->check(IdValidator());
   cmd->add_option("--format", format, "md, json or html")
       ->check(CLI::IsMember({"md", "json", "html"}))
       ->capture_default_str();

@@ -23,7 +23,7 @@ void AddRollbackCommands(CLI::App& app, Context& ctx) {
       "one transaction. Only the latest run that is not rolled back can be, and not while a run "
       "is active");
   AddDatabaseOptions(rollback, ctx, /*legacy=*/false, /*target=*/true);
-  rollback->add_option("RUN", run_id, "Run id (see 'medmigrate list')")->required();
+  rollback->add_option("RUN", run_id, "Run id (see 'medmigrate list')")->required()->check(IdValidator());
   rollback->add_flag("--confirm", confirm, "Required: says you mean it");
   rollback->add_flag("--json", json, "Print what was undone as JSON");
   rollback->callback([&ctx] {
@@ -63,7 +63,10 @@ void AddRollbackCommands(CLI::App& app, Context& ctx) {
   cleanup->add_option("--days", days, "Age in days of the runs to clean")
       ->required()
       ->check(CLI::Range(0, 36500));
-  cleanup->add_option("--log-dir", log_dir, "Where the run logs are")->capture_default_str();
+  // Checked when given: a mistyped folder would otherwise clean no log, silently.
+  cleanup->add_option("--log-dir", log_dir, "Where the run logs are")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
   cleanup->add_flag("--json", json, "Print what was freed as JSON");
   cleanup->callback([&ctx] {
     RunCommand(ctx, [&]() -> Status {

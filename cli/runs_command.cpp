@@ -48,7 +48,7 @@ void AddRunsCommands(CLI::App& app, Context& ctx) {
   CLI::App* progress = app.add_subcommand(
       "progress", "Per-entity counts of run RUN: read, loaded, rejected, merged, warnings");
   AddDatabaseOptions(progress, ctx, /*legacy=*/false, /*target=*/true);
-  progress->add_option("RUN", run_id, "Run id (see 'medmigrate list')")->required();
+  progress->add_option("RUN", run_id, "Run id (see 'medmigrate list')")->required()->check(IdValidator());
   progress->add_flag("--json", json, "Print as JSON");
   progress->callback([&ctx] {
     RunCommand(ctx, [&]() -> Status {

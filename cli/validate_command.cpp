@@ -19,7 +19,7 @@ void AddValidateCommand(CLI::App& app, Context& ctx) {
       "to the cent) and integrity (references, foreign keys, unique ids, enum values, a sample "
       "of rows compared field by field, clinical sanity); both unless one is asked");
   AddDatabaseOptions(cmd, ctx, /*legacy=*/true, /*target=*/true);
-  cmd->add_option("RUN", options.run_id, "Run id (see 'medmigrate list')")->required();
+  cmd->add_option("RUN", options.run_id, "Run id (see 'medmigrate list')")->required()->check(IdValidator());
   cmd->add_flag("--completeness", completeness, "Only the completeness checks");
   cmd->add_flag("--integrity", integrity, "Only the integrity checks");
   cmd->add_option("--sample-size", options.sample_size,

@@ -863,6 +863,13 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     }
   }
 
+  // A legacy database that cannot be reached is one line, before any run is
+  // recorded (not a failed run with a table of zeros).
+  {
+    Result<pg::Connection> legacy =
+        pg::Connection::Open(o.legacy_url, "legacy database", "medmigrate preflight");
+    if (!legacy.ok()) return legacy.status();
+  }
   nlohmann::json opts = {{"batch_size", o.batch_size},
                          {"overlap_seconds", o.overlap_seconds},
                          {"max_concurrency", o.max_concurrency},
@@ -903,7 +910,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   ctx.log = &log;
   MigrationSummary summary;
   summary.run_id = ctx.run_id;
-  summary.type = o.type;
+  summary.type = ctx.incremental ? "incremental" : "full";  // a resumed run keeps its type
   summary.dry_run = dry_run;
   summary.log_file = log.path();
 

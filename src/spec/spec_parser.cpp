@@ -17,6 +17,8 @@ namespace medmigrate::spec {
 
 namespace {
 
+constexpr int64_t kSpecFormatVersion = 1;
+
 constexpr std::string_view kDefaultSpecName = "mdw";
 
 // ---------------------------------------------------------------------------
@@ -294,8 +296,13 @@ Result<MappingSpec> Parser::Parse(std::string_view text) {
   MM_ASSIGN_OR_RETURN(spec.name, ReqString(root, "name", "the spec"));
   MM_ASSIGN_OR_RETURN(std::optional<int64_t> version, OptInt(root, "version", "the spec"));
   if (version) {
-    if (*version < 1 || *version > 1'000'000) {
-      return Err(*root.get("version"), "'version' must be a positive integer");
+    // The format this file is written in: a newer one may mean what this
+    // build would misread, so it is refused rather than guessed at.
+    if (*version != kSpecFormatVersion) {
+      return Err(*root.get("version"),
+                 fmt::format("'version' {} is not a spec format this medmigrate knows (it reads "
+                             "version {}): upgrade medmigrate, or write the spec for version {}",
+                             *version, kSpecFormatVersion, kSpecFormatVersion));
     }
     spec.version = static_cast<int>(*version);
   }
