@@ -118,7 +118,8 @@ TEST_F(CliTest, UrlsComeFromEnvironmentThenDotEnv) {
   r = Run({"check"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("(from MEDMIGRATE_LEGACY_URL)"));
-  EXPECT_THAT(r.out, HasSubstr("(from MEDMIGRATE_TARGET_URL)"));
+  // Issue 14 item 8: the target URL is .env's, and the output says so.
+  EXPECT_THAT(r.out, HasSubstr("(from MEDMIGRATE_TARGET_URL in .env)"));
   EXPECT_THAT(r.out, HasSubstr("connected: PostgreSQL 15"));
   EXPECT_THAT(r.out, Not(HasSubstr(c.password)));
 
