@@ -32,6 +32,7 @@
 #include "dedup/spill_file.h"
 #include "pipeline/dedup_phase.h"
 #include "pipeline/incremental.h"
+#include "pipeline/post_load.h"
 #include "schema/migrator.h"
 #include "spec/spec_parser.h"
 #include "transform/row_transformer.h"
@@ -294,27 +295,54 @@ class Worker {
     return Status::Aborted("stopped");
   }
 
-  // Runs a post-load SQL step in the target's schema.
+  // Runs a post-load step (pipeline/post_load.h) and adds the warnings it
+  // recorded to the entities' live counts.
   Status RunStep(const spec::PostLoadStep& step) {
-    bool capture = false;
+    PostLoadContext pc;
+    pc.spec = ctx_->spec;
+    pc.run_id = ctx_->run_id;
+    pc.schema = ctx_->schema;
+    pc.incremental = ctx_->incremental;
     for (const std::string& t : step.writes) {
-      if (ctx_->capture.count(t) && ctx_->capture.at(t)) capture = true;
+      if (ctx_->capture.count(t) && ctx_->capture.at(t)) pc.capture = true;
     }
-    const std::string& body =
-        ctx_->incremental && !step.incremental_sql.empty() ? step.incremental_sql : step.sql;
-    return WithRetries(
+    const Clock::time_point t0 = Clock::now();
+    std::optional<PostLoadOutcome> outcome;
+    Status s = WithRetries(
         *ctx_, "post_load." + step.name,
-        [&] {
-          std::string sql = fmt::format(
-              "BEGIN; SET LOCAL search_path = {}, public; SET LOCAL medmigrate.run_id = '{}'; "
-              "SET LOCAL medmigrate.capture_run = '{}'; {}; COMMIT",
-              target_.QuoteIdent(ctx_->schema), ctx_->run_id,
-              capture ? std::to_string(ctx_->run_id) : std::string(), body);
-          Status s = target_.Exec(sql);
-          if (!s.ok() && target_.is_open()) (void)target_.Exec("ROLLBACK");
-          return s;
+        [&]() -> Status {
+          MM_ASSIGN_OR_RETURN(PostLoadOutcome o, RunPostLoadStep(target_, step, pc));
+          outcome = std::move(o);
+          return Status::Ok();
         },
         [&] { return ConnectTarget(); });
+    if (!s.ok()) {
+      ctx_->log->Write("error", "post_load", {{"step", step.name},
+                                              {"seconds", SecondsSince(t0)},
+                                              {"error", s.message()}});
+      return s;
+    }
+    {
+      std::lock_guard<std::mutex> lock(ctx_->shared->mu);
+      for (const auto& [entity, delta] : outcome->warnings_delta) {
+        auto p = ctx_->shared->progress.find(entity);
+        if (p != ctx_->shared->progress.end()) p->second.warnings += delta;
+      }
+    }
+    nlohmann::json fields = {{"step", step.name},
+                             {"seconds", SecondsSince(t0)},
+                             {"rows", outcome->rows},
+                             {"warnings", outcome->warnings}};
+    if (ctx_->incremental) fields["since_run"] = outcome->since_run;
+    ctx_->log->Write("info", "post_load", fields);
+    if (outcome->warnings > 0) {
+      track::RunStore store(&target_);
+      (void)store.AddEvent(ctx_->run_id, "warn", "post_load", "",
+                           fmt::format("post_load.{}: {} warnings (medmigrate.warnings, "
+                                       "detail 'post_load.{}')",
+                                       step.name, outcome->warnings, step.name));
+    }
+    return Status::Ok();
   }
 
   pg::Connection& target() { return target_; }
@@ -538,10 +566,7 @@ void WorkerLoop(RunContext& ctx) {
       ctx.log->Write("info", "entity_finished", {{"entity", entity}});
     }
     for (const spec::PostLoadStep* step : steps) {
-      auto t0 = Clock::now();
       Status st = worker.RunStep(*step);
-      ctx.log->Write(st.ok() ? "info" : "error", "post_load",
-                     {{"step", step->name}, {"seconds", SecondsSince(t0)}});
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(sh.mu);
         if (sh.error.ok()) sh.error = st.Prepend("post_load." + step->name);
@@ -910,7 +935,9 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   ctx.log = &log;
   MigrationSummary summary;
   summary.run_id = ctx.run_id;
-  summary.type = ctx.incremental ? "incremental" : "full";  // a resumed run keeps its type
+  // A resumed run keeps its own type, whatever --type says.
+  const std::string run_type = ctx.incremental ? "incremental" : "full";
+  summary.type = run_type;
   summary.dry_run = dry_run;
   summary.log_file = log.path();
 
@@ -948,7 +975,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
     MM_ASSIGN_OR_RETURN(track::RunRecord rec, store.GetRun(ctx.run_id));
     ctx.run_date = rec.started_date;
   }
-  log.Write("info", "run_started", {{"run", ctx.run_id}, {"type", o.type}, {"dry_run", dry_run},
+  log.Write("info", "run_started", {{"run", ctx.run_id}, {"type", run_type}, {"dry_run", dry_run},
                                     {"resumed", o.resume.has_value()}, {"spec", spec.name},
                                     {"options", opts}});
   (void)store.AddEvent(ctx.run_id, "info", "run", "",

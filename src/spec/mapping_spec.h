@@ -164,10 +164,21 @@ struct SanityCheck {
   std::string where;
 };
 
+// A property of derived data (post-load steps) that `medmigrate validate`
+// proves and that fails the validation when it does not hold: `query`, run on
+// the target with search_path = public, returns the legacy ids (first column)
+// of the `entity` rows whose derived data is wrong; no row means it holds.
+struct DerivedCheck {
+  std::string name;
+  std::string entity;
+  std::string query;
+};
+
 // The spec's [validate] section.
 struct ValidateSpec {
   std::vector<MoneyCheck> money;
   std::vector<SanityCheck> sanity;
+  std::vector<DerivedCheck> derived;
 };
 
 // Deduplication of one entity's records (docs/spec.md, docs/design/dedup.md):

@@ -75,10 +75,11 @@ constexpr std::array<std::string_view, 7> kTopKeys = {
     "name", "version", "uuid_namespace", "entity", "post_load", "validate", "dedup"};
 constexpr std::array<std::string_view, 5> kDedupKeys = {
     "entity", "source", "merge_threshold", "review_threshold", "max_cluster_size"};
-constexpr std::array<std::string_view, 2> kValidateKeys = {"money", "sanity"};
+constexpr std::array<std::string_view, 3> kValidateKeys = {"money", "sanity", "derived"};
 constexpr std::array<std::string_view, 5> kMoneyKeys = {"entity", "amount", "quantity", "currency",
                                                         "per"};
 constexpr std::array<std::string_view, 3> kSanityKeys = {"name", "entity", "where"};
+constexpr std::array<std::string_view, 3> kDerivedKeys = {"name", "entity", "query"};
 constexpr std::array<std::string_view, 8> kEntityKeys = {
     "name", "table", "query", "key", "updated_at", "changes", "explode", "column"};
 constexpr std::array<std::string_view, 2> kExplodeKeys = {"parent", "column"};
@@ -500,6 +501,23 @@ Status Parser::ParseValidate(const toml::node& n, MappingSpec* spec) const {
       }
     }
     spec->validate.sanity.push_back(std::move(c));
+  }
+  MM_ASSIGN_OR_RETURN(auto derived, tables("derived"));
+  for (const toml::table* t : derived) {
+    DerivedCheck c;
+    MM_ASSIGN_OR_RETURN(c.name, ReqString(*t, "name", "[[validate.derived]]"));
+    const std::string where = fmt::format("[[validate.derived]] '{}'", c.name);
+    MM_RETURN_IF_ERROR(CheckKeys(*t, kDerivedKeys, where));
+    MM_ASSIGN_OR_RETURN(const EntitySpec* e, entity_of(*t, where));
+    c.entity = e->name;
+    MM_ASSIGN_OR_RETURN(c.query, ReqString(*t, "query", where));
+    // Results are stored by check name: one name, one check.
+    bool taken = std::any_of(spec->validate.sanity.begin(), spec->validate.sanity.end(),
+                             [&](const SanityCheck& o) { return o.name == c.name; }) ||
+                 std::any_of(spec->validate.derived.begin(), spec->validate.derived.end(),
+                             [&](const DerivedCheck& o) { return o.name == c.name; });
+    if (taken) return Err(*t->get("name"), fmt::format("duplicate validation check '{}'", c.name));
+    spec->validate.derived.push_back(std::move(c));
   }
   return Status::Ok();
 }

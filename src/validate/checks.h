@@ -119,5 +119,7 @@ Result<std::vector<CheckResult>> CheckTargetIntegrity(const CheckContext& ctx,
 Result<std::vector<CheckResult>> CheckSample(const CheckContext& ctx, const spec::EntitySpec& e);
 // Integrity (warnings): the spec's clinical sanity conditions.
 Result<std::vector<CheckResult>> CheckSanity(const CheckContext& ctx, const spec::SanityCheck& s);
+// Integrity (errors): the spec's properties of derived data ([[validate.derived]]).
+Result<std::vector<CheckResult>> CheckDerived(const CheckContext& ctx, const spec::DerivedCheck& d);
 
 }  // namespace medmigrate::validate

@@ -1,7 +1,7 @@
 // Checks that need only the target database: the run's counts, foreign keys
 // (the catalog's constraints, which the engine may have loaded around, and
-// the spec's references), unique legacy ids, enum values and the spec's
-// clinical sanity conditions. Each is one set-based query per column. Rows
+// the spec's references), unique legacy ids, enum values, the spec's
+// clinical sanity conditions and its properties of derived data. Each is one set-based query per column. Rows
 // an incremental run soft-deleted (deleted_at) are out, except for unique
 // keys: a live row pointing at a soft-deleted parent is an orphan.
 #include <fmt/format.h>
@@ -254,6 +254,28 @@ Result<std::vector<CheckResult>> CheckSanity(const CheckContext& ctx, const spec
   r.checked = rows ? std::stoll(*rows) : 0;
   r.details["condition"] = s.where;
   r.passed = true;
+  r.seconds = Since(started);
+  return std::vector<CheckResult>{std::move(r)};
+}
+
+Result<std::vector<CheckResult>> CheckDerived(const CheckContext& ctx, const spec::DerivedCheck& d) {
+  auto started = std::chrono::steady_clock::now();
+  MM_ASSIGN_OR_RETURN(pg::Connection c, OpenTarget(ctx));
+  CheckResult r = NewCheck("integrity", d.name, d.entity);
+  MM_RETURN_IF_ERROR(c.Exec("SET search_path = public"));
+  // The query's first column, whatever it is called, is the legacy id.
+  MM_RETURN_NOT_OK_PREPEND(
+      CountAndExamples(c,
+                       fmt::format("SELECT count(*), {} FROM ({}) AS f(legacy_id)",
+                                   ExamplesSql("f.legacy_id::text", ctx.options->max_examples),
+                                   d.query),
+                       d.name, ctx.options->max_examples, &r),
+      "derived check " + d.name);
+  const std::string table = "public." + c.QuoteIdent(d.entity);
+  MM_ASSIGN_OR_RETURN(bool soft, SoftDeletes(c, table));
+  MM_ASSIGN_OR_RETURN(auto rows, c.QueryValue("SELECT count(*) FROM " + table +
+                                              (soft ? " WHERE deleted_at IS NULL" : "")));
+  r.checked = rows ? std::stoll(*rows) : 0;
   r.seconds = Since(started);
   return std::vector<CheckResult>{std::move(r)};
 }

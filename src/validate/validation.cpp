@@ -226,6 +226,11 @@ Result<ValidationResult> ValidateRun(const ValidateOptions& o) {
       if (order < 0) continue;
       slots.push_back(Slot{order, [&ctx, &s] { return CheckSanity(ctx, s); }});
     }
+    for (const spec::DerivedCheck& d : ctx.spec->validate.derived) {
+      int order = order_of(d.entity);
+      if (order < 0) continue;
+      slots.push_back(Slot{order, [&ctx, &d] { return CheckDerived(ctx, d); }});
+    }
   }
 
   std::atomic<size_t> next{0};

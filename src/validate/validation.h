@@ -19,7 +19,9 @@
 // legacy ids, enum values in the spec's sets, and a random sample of rows per
 // entity re-read from the legacy database, transformed again by the engine's
 // own RowTransformer and compared field by field with the target row.
-// Clinical sanity findings ([[validate.sanity]]) are reported, never failing.
+// Clinical sanity findings ([[validate.sanity]]) are reported, never failing;
+// properties of derived data ([[validate.derived]], e.g. every order with
+// states has its state analytics) fail the validation when they do not hold.
 //
 // Results carry legacy ids, entity and column names, counts and reason codes,
 // never patient data (DESIGN principle 7).

@@ -230,7 +230,7 @@ const std::vector<BadCase> kBadCases = {
      "t.toml:11:1: unknown key 'afterr' in post_load 'x' (allowed: name, after, sql, "
      "incremental_sql, writes)"},
     {"validate_unknown_key", kHeader + kOffices + "[validate]\nmoney_checks = []\n",
-     "unknown key 'money_checks' in [validate] (allowed: money, sanity)"},
+     "unknown key 'money_checks' in [validate] (allowed: money, sanity, derived)"},
     {"validate_money_unknown_entity",
      kHeader + kOffices + "[[validate.money]]\nentity = \"orders\"\namount = \"x\"\n",
      "[[validate.money]]: 'orders' is not an entity of this spec"},
@@ -248,6 +248,19 @@ const std::vector<BadCase> kBadCases = {
          "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n"
          "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n",
      "duplicate sanity check 'a'"},
+    {"validate_derived_unknown_key",
+     kHeader + kOffices +
+         "[[validate.derived]]\nname = \"d\"\nentity = \"offices\"\nquery = \"SELECT 1\"\n"
+         "where = \"true\"\n",
+     "unknown key 'where' in [[validate.derived]] 'd' (allowed: name, entity, query)"},
+    {"validate_derived_needs_query",
+     kHeader + kOffices + "[[validate.derived]]\nname = \"d\"\nentity = \"offices\"\n",
+     "[[validate.derived]] 'd' has no 'query' (required)"},
+    {"validate_derived_name_of_a_sanity_check",
+     kHeader + kOffices +
+         "[[validate.sanity]]\nname = \"a\"\nentity = \"offices\"\nwhere = \"true\"\n"
+         "[[validate.derived]]\nname = \"a\"\nentity = \"offices\"\nquery = \"SELECT 1\"\n",
+     "duplicate validation check 'a'"},
     {"dedup_unknown_entity", kHeader + kOffices + "[dedup]\nentity = \"people\"\nsource = \"x\"\n",
      "[dedup]: 'people' is not an entity of this spec"},
     {"dedup_needs_source", kHeader + kOffices + "[dedup]\nentity = \"offices\"\n",
@@ -481,6 +494,9 @@ TEST(MdwSpecTest, ReconcilesMoneyAndReportsClinicalSanity) {
   for (const auto& c : s.validate.sanity) sanity.push_back(c.name);
   EXPECT_EQ(sanity, (std::vector<std::string>{"birthdate_in_future", "order_total_negative",
                                                "state_before_order_created"}));
+  ASSERT_EQ(s.validate.derived.size(), 1u);
+  EXPECT_EQ(s.validate.derived[0].name, "state_analytics_per_order");
+  EXPECT_EQ(s.validate.derived[0].entity, "orders");
 }
 
 TEST(MdwSpecTest, HasEveryEntityInDependencyOrder) {
