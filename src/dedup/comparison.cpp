@@ -62,6 +62,15 @@ uint8_t CompareName(std::string_view a, std::string_view b, const NicknameGroups
   return kNameDiff;
 }
 
+// A year mistyped: off by less than ten (the last digit, or the one before
+// it carried), or its last two digits transposed (1985 / 1958). Two years
+// decades apart with the same day and month are namesakes' birthdays far
+// more often than a slip of the decade digit: that pair is not a typo.
+bool YearTypo(int a, int b) {
+  if (std::abs(a - b) < 10) return true;
+  return a / 100 == b / 100 && a % 10 == (b / 10) % 10 && (a / 10) % 10 == b % 10;
+}
+
 uint8_t CompareDate(const PreparedRecord& a, const PreparedRecord& b) {
   if (!a.has_date() || !b.has_date()) return 0;
   const bool y = a.year == b.year;
@@ -69,7 +78,8 @@ uint8_t CompareDate(const PreparedRecord& a, const PreparedRecord& b) {
   const bool d = a.day == b.day;
   if (y && m && d) return kDateExact;
   if (y && a.month == b.day && a.day == b.month) return kDateSwapped;
-  if ((y && m) || (y && d) || (m && d)) return kDateOneComponent;
+  if (y && (m || d)) return kDateOneComponent;
+  if (m && d) return YearTypo(a.year, b.year) ? kDateOneComponent : kDateDiff;
   const std::array<char, 8> da = a.date_digits();
   const std::array<char, 8> db = b.date_digits();
   if (WithinOneEdit({da.data(), da.size()}, {db.data(), db.size()})) return kDateOneEdit;

@@ -48,6 +48,13 @@ TEST(ComparisonTest, LevelsOfEachField) {
        "one_component"},
       {Person("x", "x", "19800304"), Person("x", "x", "19800340"), FieldId::kBirthDate,
        "one_component"},
+      {Person("x", "x", "1985-03-04"), Person("x", "x", "1958-03-04"), FieldId::kBirthDate,
+       "one_component"},
+      // Namesakes' birthdays: same day and month, decades apart (not one edit).
+      {Person("x", "x", "1950-03-04"), Person("x", "x", "1980-03-04"), FieldId::kBirthDate,
+       "different"},
+      {Person("x", "x", "1950-03-04"), Person("x", "x", "1994-03-04"), FieldId::kBirthDate,
+       "different"},
       {Person("x", "x", "19800314"), Person("x", "x", "19800134"), FieldId::kBirthDate, "one_edit"},
       {Person("x", "x", "1980-03-04"), Person("x", "x", "1980-11-22"), FieldId::kBirthDate,
        "year_only"},
