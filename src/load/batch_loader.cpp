@@ -392,7 +392,7 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
   c.inserted = kept;
   Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
-  s = conn_->Exec("COMMIT");
+  s = conn_->Commit();
   if (!s.ok()) return s;
   return c;
 }
@@ -400,7 +400,12 @@ Result<BatchCounts> BatchLoader::LoadOnceDirect(const TransformedBatch& batch, s
 Result<BatchCounts> BatchLoader::LoadRange(const TransformedBatch& batch, size_t begin, size_t end,
                                            int64_t checkpoint_key, int chunk) {
   Result<BatchCounts> r = LoadOnce(batch, begin, end, checkpoint_key, chunk);
-  if (r.ok() || pg::IsTransient(r.status()) || !conn_->is_open()) return r;
+  // A lost run lock (kAborted, pg::Connection::Commit) is no fault of a row:
+  // nothing to split.
+  if (r.ok() || pg::IsTransient(r.status()) || !conn_->is_open() ||
+      r.status().code() == StatusCode::kAborted) {
+    return r;
+  }
   if (end - begin <= 1) {
     if (end == begin) return r;  // nothing to split: a fault of the batch's own statements
     BatchCounts counts;
@@ -509,7 +514,7 @@ Result<BatchCounts> BatchLoader::LoadOnce(const TransformedBatch& batch, size_t 
   }
   Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
-  s = conn_->Exec("COMMIT");
+  s = conn_->Commit();
   if (!s.ok()) return s;
   return c;
 }
@@ -593,7 +598,7 @@ Status BatchLoader::RejectAlone(const TransformedBatch& batch, size_t row, int64
   }
   Status s = RecordProgress(batch, chunk, lo_key, checkpoint_key, c);
   if (!s.ok()) return fail(s);
-  MM_RETURN_IF_ERROR(conn_->Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(conn_->Commit());
   counts->Add(c);
   return Status::Ok();
 }

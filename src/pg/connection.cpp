@@ -225,7 +225,8 @@ Result<Connection> Connection::Open(std::string_view url, std::string_view what,
   return c;
 }
 
-Connection::Connection(Connection&& o) noexcept : conn_(o.conn_), what_(std::move(o.what_)) {
+Connection::Connection(Connection&& o) noexcept
+    : conn_(o.conn_), what_(std::move(o.what_)), commit_guard_(std::move(o.commit_guard_)) {
   o.conn_ = nullptr;
 }
 
@@ -234,6 +235,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     if (conn_) PQfinish(conn_);
     conn_ = o.conn_;
     what_ = std::move(o.what_);
+    commit_guard_ = std::move(o.commit_guard_);
     o.conn_ = nullptr;
   }
   return *this;
@@ -244,6 +246,23 @@ Connection::~Connection() {
 }
 
 int Connection::server_version() const { return conn_ ? PQserverVersion(conn_) : 0; }
+Status Connection::Commit() {
+  if (!commit_guard_.empty()) {
+    Result<std::optional<std::string>> held = QueryValue(commit_guard_);
+    if (!held.ok()) {
+      (void)Exec("ROLLBACK");
+      return held.status();
+    }
+    if (!*held) {
+      (void)Exec("ROLLBACK");
+      return Status::Aborted(
+          "the run lock is no longer held by this run (its connection to the target was lost): "
+          "the transaction was rolled back");
+    }
+  }
+  return Exec("COMMIT");
+}
+
 int Connection::backend_pid() const { return conn_ ? PQbackendPID(conn_) : 0; }
 std::string Connection::dbname() const { return conn_ && PQdb(conn_) ? PQdb(conn_) : ""; }
 

@@ -76,6 +76,14 @@ class Connection {
   // The single value of a one-row, one-column query.
   Result<std::optional<std::string>> QueryValue(std::string_view sql, const Params& params = {});
 
+  // COMMIT of the transaction in progress. With a commit guard set, runs it
+  // first: when it returns no row, rolls back and fails with kAborted (the
+  // run lock was lost: track/run_lock.h), so nothing commits.
+  Status Commit();
+  // A one-value query that must return a row for a transaction to commit;
+  // empty: none.
+  void set_commit_guard(std::string sql) { commit_guard_ = std::move(sql); }
+
   // COPY ... FROM STDIN: Begin, Put as many times as needed, End.
   Status BeginCopyIn(std::string_view copy_sql);
   Status PutCopyData(std::string_view data);
@@ -110,6 +118,7 @@ class Connection {
 
   pg_conn* conn_ = nullptr;
   std::string what_;
+  std::string commit_guard_;
 };
 
 // Accumulates rows in COPY text format and sends them in large pieces. Holds at

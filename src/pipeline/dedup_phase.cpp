@@ -633,7 +633,7 @@ Result<DedupPhaseResult> RunDedupPhase(extract::LegacyReader& reader, pg::Connec
          prepared.size() == 0 ? std::optional<std::string>() : matched.model.ToJson()});
     if (!r.ok()) return fail(r.status());
   }
-  MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(target.Commit());
   spdlog::info("dedup {}: {} records, {} matched{}, {} candidate pairs, {} merges added, {} "
                "superseded, {} review pairs, {:.1f}s (read {:.1f}s, count {:.1f}s, block and fit "
                "{:.1f}s, score {:.1f}s, cluster {:.1f}s)",
@@ -702,7 +702,7 @@ Result<int64_t> SoftDeleteMerged(pg::Connection& target, const std::string& enti
                    "AND entity = $2",
                    {std::to_string(run), entity, std::to_string(r->AffectedRows())});
   if (!counted.ok()) return fail(counted.status());
-  MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(target.Commit());
   return r->AffectedRows();
 }
 

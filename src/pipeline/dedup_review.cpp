@@ -36,7 +36,7 @@ Status InTransaction(pg::Connection& target, F&& body) {
     if (target.is_open()) (void)target.Exec("ROLLBACK");
     return s;
   }
-  return target.Exec("COMMIT");
+  return target.Commit();
 }
 
 }  // namespace

@@ -304,7 +304,7 @@ Result<DeleteCounts> ApplyDeletes(pg::Connection& target, const spec::EntitySpec
       "WHERE run_id = {} AND entity = {}",
       c.deleted, c.warnings, run, target.QuoteLiteral(entity.name)));
   if (!s.ok()) return fail(s);
-  MM_RETURN_IF_ERROR(target.Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(target.Commit());
   return c;
 }
 

@@ -35,6 +35,7 @@
 #include "pipeline/post_load.h"
 #include "schema/migrator.h"
 #include "spec/spec_parser.h"
+#include "track/run_lock.h"
 #include "transform/row_transformer.h"
 
 namespace medmigrate::pipeline {
@@ -127,8 +128,29 @@ struct RunContext {
   // to them through follow_merges references are read again.
   std::vector<int64_t> merge_changed;
   RunLog* log = nullptr;
+  // Run before every COMMIT of the run's connections (track/run_lock.h).
+  std::string commit_guard;
   Clock::time_point started = Clock::now();
 };
+
+// Whether the run lock is gone: its watcher saw the session die, or the
+// session no longer holds it (asked on `control`, opened anew when the
+// failure took it down too).
+bool LockLost(const track::RunLock& lock, pg::Connection& control, const std::string& url) {
+  if (lock.lost()) return true;
+  const std::string sql = "SELECT " + track::RunLockHeldSql(lock.holder_pid());
+  Result<std::optional<std::string>> held = control.QueryValue(sql);
+  if (!held.ok()) {
+    Result<pg::Connection> fresh = pg::Connection::Open(url, "target database", "medmigrate control");
+    if (!fresh.ok()) return false;  // the target is gone: say what failed, as it failed
+    std::string guard = lock.CommitGuardSql();
+    control = std::move(fresh).value();
+    control.set_commit_guard(guard);
+    held = control.QueryValue(sql);
+    if (!held.ok()) return false;
+  }
+  return !*held || **held != "t";
+}
 
 template <typename F>
 Status WithRetries(const RunContext& ctx, const std::string& what, F&& attempt,
@@ -388,6 +410,7 @@ class Worker {
   Status ConnectTarget() {
     MM_ASSIGN_OR_RETURN(target_, pg::Connection::Open(ctx_->options->target_url, "target database",
                                                       "medmigrate loader"));
+    target_.set_commit_guard(ctx_->commit_guard);
     MM_RETURN_IF_ERROR(target_.Exec("SET synchronous_commit = off"));
     MM_RETURN_IF_ERROR(ApplyCapture());
     // Every reference a batch writes was checked in SQL in the same
@@ -824,14 +847,11 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
           pending));
     }
   }
-  // One active run per target, across processes and hosts. The lock lives as
-  // long as this session: a killed run releases it.
-  MM_ASSIGN_OR_RETURN(pg::Connection lock_conn,
-                      pg::Connection::Open(o.target_url, "target database", "medmigrate lock"));
-  MM_ASSIGN_OR_RETURN(auto locked, lock_conn.QueryValue(fmt::format(
-                                       "SELECT pg_try_advisory_lock({})", kRunLockKey)));
+  // One active run per target, across processes and hosts (track/run_lock.h).
+  MM_ASSIGN_OR_RETURN(std::unique_ptr<track::RunLock> run_lock,
+                      track::RunLock::TryAcquire(o.target_url));
   track::RunStore store(&control);
-  if (!locked || *locked != "t") {
+  if (!run_lock) {
     MM_ASSIGN_OR_RETURN(auto active, store.LatestRun("running"));
     return Status::FailedPrecondition(fmt::format(
         "another migration is running on this target{}: wait for it to finish",
@@ -839,8 +859,14 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
                : ""));
   }
   // We hold the lock: a run still marked running died without saying so.
-  MM_RETURN_IF_ERROR(control.Exec(
-      "UPDATE medmigrate.runs SET state = 'interrupted' WHERE state = 'running'"));
+  MM_RETURN_IF_ERROR(track::MarkAbandonedRuns(control, run_lock->holder_pid()).status());
+  // From here every write of the run commits only while the lock holds, and
+  // losing it stops the run at once (it ends interrupted, resumable).
+  control.set_commit_guard(run_lock->CommitGuardSql());
+  run_lock->Watch([] {
+    spdlog::error("the connection holding the run lock was lost: stopping the run");
+    RequestStop();
+  });
 
   RunContext ctx;
   ctx.options = &o;
@@ -933,6 +959,7 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
              o.resume.has_value());
   }
   ctx.log = &log;
+  ctx.commit_guard = run_lock->CommitGuardSql();
   MigrationSummary summary;
   summary.run_id = ctx.run_id;
   // A resumed run keeps its own type, whatever --type says.
@@ -942,13 +969,25 @@ Result<MigrationSummary> RunMigration(const MigrateOptions& o) {
   summary.log_file = log.path();
 
   // From here on, a failure ends the run as failed, with its message recorded.
-  auto finish = [&](const std::string& state, const Status& why) -> Result<MigrationSummary> {
+  auto finish = [&](std::string state, const Status& why) -> Result<MigrationSummary> {
     std::string error = why.ok() ? "" : why.message();
+    // Whatever failed after the lock was lost (a phase on a terminated
+    // connection, a batch refused by the commit guard) failed because of it.
+    if (state != "succeeded" && LockLost(*run_lock, control, o.target_url)) {
+      state = "interrupted";
+      error = fmt::format(
+          "the connection holding the run lock was lost, so the run stopped and wrote nothing "
+          "after: resume it with 'medmigrate migrate --resume {}'{}",
+          ctx.run_id, error.empty() ? "" : fmt::format(" (then: {})", error));
+    }
     (void)store.FinishRun(ctx.run_id, state, error);
     (void)store.AddEvent(ctx.run_id, state == "succeeded" ? "info" : "error", "run", "",
                          fmt::format("run {} {}", ctx.run_id, state),
                          error.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"error", error}});
-    (void)store.UpdateLiveStatus(ctx.run_id, state, "", "", 0, std::nullopt, 0);
+    if (!run_lock->lost()) {
+      // Without the lock, the live row may be another run's by now.
+      (void)store.UpdateLiveStatus(ctx.run_id, state, "", "", 0, std::nullopt, 0);
+    }
     if (dry_run) {
       (void)control.Exec(fmt::format("DROP SCHEMA IF EXISTS {} CASCADE",
                                      control.QuoteIdent(ctx.schema)));

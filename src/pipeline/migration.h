@@ -20,11 +20,12 @@
 
 #include "common/status.h"
 #include "track/run_store.h"
+#include "track/run_lock.h"
 
 namespace medmigrate::pipeline {
 
-// The advisory lock key of "a run (or a rollback) holds this target" ('mmig').
-constexpr int64_t kRunLockKey = 0x6d6d6967;
+// The run lock's key ('mmig'; track/run_lock.h).
+using track::kRunLockKey;
 
 // A moment of a run, for progress bars and the live status row.
 struct EntityProgress {

@@ -83,7 +83,7 @@ Result<PostLoadOutcome> RunInTransaction(pg::Connection& c, const spec::PostLoad
               {run, phase, *started, std::to_string(out.rows)})
           .status(),
       "record the phase");
-  MM_RETURN_IF_ERROR(c.Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(c.Commit());
   return out;
 }
 

@@ -220,7 +220,7 @@ Result<RollbackSummary> RollbackRun(const std::string& target_url, int64_t run) 
       !s.ok()) {
     return fail(s);
   }
-  MM_RETURN_IF_ERROR(c.Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(c.Commit());
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;
@@ -268,7 +268,7 @@ Result<CleanupSummary> CleanupRuns(const std::string& target_url, int days,
     }
     summary.rows[table] = r->AffectedRows();
   }
-  MM_RETURN_IF_ERROR(c.Exec("COMMIT"));
+  MM_RETURN_IF_ERROR(c.Commit());
   if (!log_dir.empty()) {
     for (int i = 0; i < runs.rows(); ++i) {
       std::filesystem::path f = std::filesystem::path(log_dir) /

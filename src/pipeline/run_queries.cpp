@@ -1,8 +1,10 @@
 #include "pipeline/run_queries.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "pg/connection.h"
+#include "track/run_lock.h"
 
 namespace medmigrate::pipeline {
 
@@ -15,6 +17,11 @@ Result<pg::Connection> OpenTracking(const std::string& url) {
     return Status::FailedPrecondition(
         "the target has no tracking schema: run 'medmigrate init' first");
   }
+  // Never show `running` for a run whose process is gone (killed, or its
+  // lock connection lost): no session holds the lock, so it is interrupted.
+  // A reader without write access still gets its answer.
+  Result<int64_t> marked = track::MarkAbandonedRuns(c);
+  if (!marked.ok()) spdlog::debug("could not mark abandoned runs: {}", marked.status().message());
   return c;
 }
 

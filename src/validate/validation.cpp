@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "spec/spec_parser.h"
+#include "track/run_lock.h"
 #include "validate/checks.h"
 
 namespace medmigrate::validate {
@@ -22,7 +23,7 @@ using Task = std::function<Result<std::vector<CheckResult>>()>;
 // The run lock of src/pipeline/migration.cpp ('mmig'): one migration per
 // target. A validation on its own takes it too, so no run changes the target
 // while it is compared (the end-of-run validation runs under the run's own).
-constexpr int64_t kRunLockKey = 0x6d6d6967;
+using track::kRunLockKey;
 
 struct Slot {
   int entity_order = 0;  // the spec's order; -1 for run-wide checks
