@@ -47,6 +47,26 @@ nlohmann::json MetricsJson(const dedup::PairMetrics& m) {
           {"f1", m.f1}};
 }
 
+nlohmann::json OutcomesJson(const std::vector<dedup::PairOutcome>& outcomes) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const dedup::PairOutcome& o : outcomes) {
+    out[o.label] = {{"pairs", o.pairs},
+                    {"merged_automatically", o.merged},
+                    {"review", o.review},
+                    {"held", o.held},
+                    {"neither", o.neither},
+                    {"merged_or_review",
+                     o.pairs == 0 ? 1.0 : double(o.merged + o.review) / double(o.pairs)}};
+  }
+  return out;
+}
+
+uint64_t DifferentPeopleMerged(const dedup::Evaluation& e) {
+  uint64_t n = 0;
+  for (const dedup::PairOutcome& o : e.different_people) n += o.merged;
+  return n;
+}
+
 nlohmann::json EvaluationJson(const dedup::Evaluation& e, const dedup::DedupOptions& o) {
   return {{"records", e.records},
           {"true_pairs", e.true_pairs},
@@ -58,6 +78,12 @@ nlohmann::json EvaluationJson(const dedup::Evaluation& e, const dedup::DedupOpti
           {"at_p_0_5", MetricsJson(e.at_half)},
           {"automatic_merges", MetricsJson(e.automatic_merges)},
           {"review_band_pairs", e.review_band},
+          {"review_pairs", e.review_pairs},
+          {"true_pairs_in_review", e.true_pairs_in_review},
+          {"recall_merged_or_review", e.recall_merged_or_review},
+          {"different_people_merged_automatically", DifferentPeopleMerged(e)},
+          {"different_people", OutcomesJson(e.different_people)},
+          {"duplicates_by_variation", OutcomesJson(e.duplicates)},
           {"em_iterations", e.stats.em_iterations},
           {"seconds",
            {{"prepare", e.stats.prepare_seconds},
@@ -84,6 +110,24 @@ void PrintEvaluation(const std::string& title, const dedup::Evaluation& e,
   std::cout << fmt::format("  review band [{}, {})      {} pairs\n", o.review_threshold,
                            o.merge_threshold, e.review_band);
   std::cout << fmt::format(
+      "  merged or sent to review     recall {:.4f}  ({} merged and {} in review of {} true "
+      "pairs; {} review pairs in all, held ones included)\n",
+      e.recall_merged_or_review, e.automatic_merges.true_positives, e.true_pairs_in_review,
+      e.true_pairs, e.review_pairs);
+  if (!e.different_people.empty()) {
+    std::cout << fmt::format("  different people merged automatically: {} (must be 0)\n",
+                             DifferentPeopleMerged(e));
+  }
+  auto outcome = [](const dedup::PairOutcome& p) {
+    std::cout << fmt::format(
+        "    {:<24} {:>6} pairs: {:>5} merged automatically, {:>5} to review ({} held), {:>5} "
+        "neither\n",
+        p.label, p.pairs, p.merged, p.review, p.held, p.neither);
+  };
+  for (const dedup::PairOutcome& p : e.different_people) outcome(p);
+  if (!e.duplicates.empty()) std::cout << "  true duplicates by variation:\n";
+  for (const dedup::PairOutcome& p : e.duplicates) outcome(p);
+  std::cout << fmt::format(
       "  speed                        {:.0f} pairs/s compared and scored (one thread); prepare "
       "{:.3f}s, fit {:.3f}s ({} EM iterations), score {:.3f}s, cluster {:.3f}s\n",
       e.stats.pairs_per_second, e.stats.prepare_seconds, e.stats.fit_seconds, e.stats.em_iterations,
@@ -93,13 +137,14 @@ void PrintEvaluation(const std::string& title, const dedup::Evaluation& e,
 // Evaluates with and without the national id (or only without), printing or
 // collecting JSON.
 void Report(const std::vector<dedup::PersonRecord>& records, const std::vector<int64_t>& person,
-            bool with_id_too, bool json, const std::string& source) {
+            bool with_id_too, bool json, const std::string& source,
+            const dedup::EvaluationLabels& labels = {}) {
   nlohmann::json out = {{"source", source}};
   for (bool use_id : {true, false}) {
     if (use_id && !with_id_too) continue;
     dedup::DedupOptions o;
     o.use_national_id = use_id;
-    const dedup::Evaluation e = dedup::EvaluateDedup(records, person, o);
+    const dedup::Evaluation e = dedup::EvaluateDedup(records, person, o, labels);
     const std::string key = use_id ? "with_national_id" : "without_national_id";
     if (json) {
       out[key] = EvaluationJson(e, o);
@@ -124,7 +169,8 @@ Status RunEvaluateFebrl(const EvaluateFlags& flags) {
 }
 
 // The generator's database and ground truth: every patient of the [dedup]
-// source, the same person where the truth puts them in one duplicate cluster.
+// source, the same person where the truth puts them in one duplicate cluster;
+// its distinct groups and duplicate variations reported on their own.
 Status RunEvaluateGenerated(const Context& ctx, const EvaluateFlags& flags) {
   MM_ASSIGN_OR_RETURN(std::string text, ReadFile(flags.truth));
   nlohmann::json truth = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -141,22 +187,10 @@ Status RunEvaluateGenerated(const Context& ctx, const EvaluateFlags& flags) {
                       extract::LegacyReader::Open(legacy_url.url, snapshot.get()));
   MM_ASSIGN_OR_RETURN(std::vector<dedup::PersonRecord> records,
                       pipeline::ReadDedupRecords(reader, spec.dedup));
-  std::map<int64_t, int64_t> cluster_of;
-  for (size_t c = 0; c < truth["duplicate_clusters"].size(); ++c) {
-    const auto& ids = truth["duplicate_clusters"][c]["patient_ids"];
-    if (!ids.is_array()) continue;
-    for (const auto& id : ids) {
-      if (id.is_number_integer()) cluster_of[id.get<int64_t>()] = static_cast<int64_t>(c);
-    }
-  }
-  std::vector<int64_t> person;
-  person.reserve(records.size());
-  const int64_t offset = static_cast<int64_t>(truth["duplicate_clusters"].size());
-  for (const dedup::PersonRecord& r : records) {
-    auto it = cluster_of.find(r.id);
-    person.push_back(it != cluster_of.end() ? it->second : offset + r.id);
-  }
-  Report(records, person, /*with_id_too=*/false, flags.json, "generated " + spec.dedup.entity);
+  MM_ASSIGN_OR_RETURN_PREPEND(dedup::GeneratedTruth known,
+                              dedup::FromGeneratorTruth(truth, records), flags.truth);
+  Report(records, known.person, /*with_id_too=*/false, flags.json,
+         "generated " + spec.dedup.entity, known.labels);
   return Status::Ok();
 }
 

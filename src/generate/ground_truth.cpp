@@ -90,6 +90,11 @@ nlohmann::json GroundTruth::ToJson() const {
     clusters.push_back({{"patient_ids", patient_ids}, {"user_ids", user_ids}, {"duplicates", dups}});
   }
   j["duplicate_clusters"] = clusters;
+  json groups = json::array();
+  for (const DistinctGroup& g : of(Table::kPatient).distinct_groups) {
+    groups.push_back({{"kind", g.kind}, {"patient_ids", g.patient_ids}, {"user_ids", g.user_ids}});
+  }
+  j["distinct_groups"] = groups;
   j["facts"] = facts;
   j["values"] = values;
   j["free_text"] = free_text;

@@ -27,7 +27,9 @@ struct DuplicateMember {
   int64_t patient_id = 0;
   int64_t user_id = 0;
   // What differs from the cluster's first patient: typo_first_name,
-  // typo_last_name, nickname, swapped_day_month, other_email.
+  // typo_last_name, nickname, swapped_day_month, other_email, married_name
+  // (another family name, same given name and birth date; with other_email
+  // when the address changed too).
   std::vector<std::string> variations;
 };
 
@@ -37,6 +39,16 @@ struct DuplicateCluster {
   int64_t root_patient_id = 0;
   int64_t root_user_id = 0;
   std::vector<DuplicateMember> duplicates;
+};
+
+// Patients that are different people whom deduplication must never merge:
+// twins or triplets (one family name, birth date and e-mail), siblings and
+// families (one family name and e-mail), namesakes (one full name, birth
+// dates decades apart). A duplicate of a member is that member's person.
+struct DistinctGroup {
+  std::string kind;  // twins, siblings, family, namesakes
+  std::vector<int64_t> patient_ids;  // ascending
+  std::vector<int64_t> user_ids;     // of the same patients, in the same order
 };
 
 struct TableTruth {
@@ -56,6 +68,8 @@ struct TableTruth {
 
   // dispatch_patient only: duplicate clusters by root patient id.
   std::map<int64_t, DuplicateCluster> clusters;
+  // dispatch_patient only: households and namesakes, by first patient id.
+  std::vector<DistinctGroup> distinct_groups;
 
   void AddFact(std::string_view fact, int64_t id);
   void CountValue(std::string_view column, std::string_view raw);

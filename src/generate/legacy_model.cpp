@@ -30,6 +30,18 @@ constexpr double kNonLatin = 0.02;
 constexpr double kUpdatedBeforeCreated = 0.015;
 constexpr double kUpdated2099 = 0.002;
 constexpr double kStatesOfDeletedOrderKept = 0.5;
+// Households: patient ids come in blocks of kHouseholdBlock, and a block holds
+// one household in its first slots at kHouseholdRate (about 5.5 % of the
+// patients, 120 twin pairs at small scale).
+constexpr int64_t kHouseholdBlock = 8;
+constexpr double kHouseholdRate = 0.18;
+constexpr double kTriplets = 0.15;             // of twin households
+constexpr double kTwinsOfDifferentSex = 0.6;   // of twin pairs
+constexpr double kSecondParent = 0.6;          // of families
+// A duplicate registered again under a married name: mostly women.
+constexpr double kMarriedNameWoman = 0.12;
+constexpr double kMarriedNameMan = 0.02;
+constexpr double kMarriedNameKeepsEmail = 0.5;
 
 // Ids "deleted long ago" whatever the seed, so every orphan kind can occur
 // even in the smallest tables.
@@ -171,6 +183,13 @@ void ApplyCase(NameCase c, std::string& s) {
   }
 }
 
+constexpr std::array<Weighted<HouseholdKind>, 4> kHouseholdKinds = {{
+    {HouseholdKind::kTwins, 50},
+    {HouseholdKind::kSiblings, 20},
+    {HouseholdKind::kFamily, 15},
+    {HouseholdKind::kNamesakes, 15},
+}};
+
 enum class Variation { kTypoFirst, kTypoLast, kNickname, kSwappedDayMonth, kOtherEmail };
 constexpr std::array<Weighted<Variation>, 5> kVariations = {{
     {Variation::kTypoLast, 30},
@@ -199,7 +218,27 @@ void AppendTasks(Rng& rng, std::string& out) {
   out += ']';
 }
 
+// A date in `year`, uniformly.
+void SetBirth(Rng& rng, int64_t year, Identity& p) {
+  const CivilDate d = CivilFromDays(DaysFromCivil(static_cast<int>(year), 1, 1) + rng.Range(0, 364));
+  p.birth = Identity::Birth::kNormal;
+  p.year = d.year;
+  p.month = d.month;
+  p.day = d.day;
+}
+
 }  // namespace
+
+std::string_view HouseholdKindName(HouseholdKind kind) {
+  switch (kind) {
+    case HouseholdKind::kNone: return "";
+    case HouseholdKind::kTwins: return "twins";
+    case HouseholdKind::kSiblings: return "siblings";
+    case HouseholdKind::kFamily: return "family";
+    case HouseholdKind::kNamesakes: return "namesakes";
+  }
+  return "";
+}
 
 uint8_t AppendFreeText(Rng& rng, std::string& out) {
   out.clear();
@@ -359,9 +398,180 @@ Identity LegacyModel::BaseIdentity(int64_t user_id) const {
   return p;
 }
 
+LegacyModel::HouseholdPlan LegacyModel::PlanOf(int64_t block) const {
+  Rng rng(seed_, Stream::kHousehold, block);
+  HouseholdPlan plan;
+  if (!rng.Chance(kHouseholdRate)) return plan;
+  plan.kind = PickWeighted(rng, std::span<const Weighted<HouseholdKind>>(kHouseholdKinds));
+  switch (plan.kind) {
+    case HouseholdKind::kTwins: plan.slots = rng.Chance(kTriplets) ? 3 : 2; break;
+    case HouseholdKind::kSiblings: plan.slots = static_cast<int>(rng.Range(2, 3)); break;
+    case HouseholdKind::kFamily: plan.slots = static_cast<int>(rng.Range(3, 5)); break;
+    case HouseholdKind::kNamesakes: plan.slots = 2; break;
+    case HouseholdKind::kNone: break;
+  }
+  return plan;
+}
+
+Household LegacyModel::MembersOf(int64_t block, const HouseholdPlan& plan) const {
+  Household h;
+  for (int s = 0; s < plan.slots; ++s) {
+    const int64_t id = block * kHouseholdBlock + 1 + s;
+    // A duplicate's identity is its root's: it cannot be someone else too.
+    if (PatientExists(id) && !IsDuplicate(id)) h.members.push_back(id);
+  }
+  if (h.members.size() >= 2) {
+    h.kind = plan.kind;
+  } else {
+    h.members.clear();
+  }
+  return h;
+}
+
+Household LegacyModel::HouseholdOf(int64_t id) const {
+  if (id < 1) return {};
+  const int64_t block = (id - 1) / kHouseholdBlock;
+  const HouseholdPlan plan = PlanOf(block);
+  if ((id - 1) % kHouseholdBlock >= plan.slots) return {};
+  Household h = MembersOf(block, plan);
+  if (std::find(h.members.begin(), h.members.end(), id) == h.members.end()) return {};
+  return h;
+}
+
+Identity LegacyModel::HouseholdIdentity(int64_t block, const HouseholdPlan& plan, int slot) const {
+  Rng rng(seed_, Stream::kHousehold, -(block + 1));
+  const std::string_view last = rng.Pick(std::span<const std::string_view>(kLastNames));
+  std::array<std::string_view, 8> used{};
+  size_t n_used = 0;
+  // kFirstNames holds the men's names first, then as many women's.
+  constexpr int64_t kHalf = static_cast<int64_t>(kFirstNames.size() / 2);
+  auto pick_first = [&](char gender) -> std::string_view {
+    while (true) {
+      const int64_t i = gender == 'M' ? rng.Range(0, kHalf - 1) : rng.Range(kHalf, 2 * kHalf - 1);
+      const std::string_view name = kFirstNames[static_cast<size_t>(i)].name;
+      if (std::find(used.begin(), used.begin() + n_used, name) != used.begin() + n_used) continue;
+      used[n_used++] = name;
+      return name;
+    }
+  };
+  auto other = [](char g) { return g == 'M' ? 'F' : 'M'; };
+  auto any_gender = [&] { return rng.Chance(0.5) ? 'M' : 'F'; };
+  std::array<Identity, 5> people;
+  for (Identity& p : people) p.last_name = last;
+  // The address a parent registers the household under; namesakes have their own.
+  const char contact_gender = any_gender();
+  const std::string contact_first(pick_first(contact_gender));
+  switch (plan.kind) {
+    case HouseholdKind::kTwins: {
+      Identity born;
+      SetBirth(rng, rng.Range(2000, 2016), born);
+      const char g0 = any_gender();
+      const bool mixed = rng.Chance(kTwinsOfDifferentSex);
+      for (int s = 0; s < plan.slots; ++s) {
+        const char g = s == 0 ? g0 : plan.slots == 2 ? (mixed ? other(g0) : g0) : any_gender();
+        people[s].gender = g;
+        people[s].first_name = pick_first(g);
+        people[s].year = born.year;
+        people[s].month = born.month;
+        people[s].day = born.day;
+      }
+      break;
+    }
+    case HouseholdKind::kSiblings: {
+      int64_t year = rng.Range(1998, 2008);
+      for (int s = 0; s < plan.slots; ++s) {
+        if (s > 0) year += rng.Range(1, 4);
+        people[s].gender = any_gender();
+        people[s].first_name = pick_first(people[s].gender);
+        SetBirth(rng, year, people[s]);
+      }
+      break;
+    }
+    case HouseholdKind::kFamily: {
+      // The contact is the first parent; a second parent half the time or so.
+      const int64_t parent_year = rng.Range(1955, 1980);
+      people[0].gender = contact_gender;
+      people[0].first_name = contact_first;
+      SetBirth(rng, parent_year, people[0]);
+      int first_child = 1;
+      if (rng.Chance(kSecondParent)) {
+        people[1].gender = other(contact_gender);
+        people[1].first_name = pick_first(people[1].gender);
+        SetBirth(rng, parent_year + rng.Range(-5, 5), people[1]);
+        first_child = 2;
+      }
+      int64_t year = parent_year + rng.Range(22, 30);
+      for (int s = first_child; s < plan.slots; ++s) {
+        if (s > first_child) year += 2 + rng.Range(0, 1);
+        people[s].gender = any_gender();
+        people[s].first_name = pick_first(people[s].gender);
+        SetBirth(rng, year, people[s]);
+      }
+      break;
+    }
+    case HouseholdKind::kNamesakes: {
+      const char g = any_gender();
+      const std::string first(pick_first(g));
+      const int64_t year = rng.Range(1940, 1975);
+      for (int s = 0; s < plan.slots; ++s) {
+        people[s].gender = g;
+        people[s].first_name = first;
+        SetBirth(rng, s == 0 ? year : year + rng.Range(20, 45), people[s]);
+      }
+      break;
+    }
+    case HouseholdKind::kNone: break;
+  }
+  Identity p = std::move(people[static_cast<size_t>(slot)]);
+  const int64_t id = block * kHouseholdBlock + 1 + slot;
+  if (plan.kind == HouseholdKind::kNamesakes) {
+    p.email_owner = PatientUser(id);
+  } else {
+    // A tag past every user id: no one else's address.
+    p.email_owner = sizes_.users + 1 + block;
+    p.email_first_name = contact_first;
+    p.email_last_name = std::string(last);
+  }
+  return p;
+}
+
+Identity LegacyModel::OriginalIdentity(int64_t id) const {
+  const int64_t block = (id - 1) / kHouseholdBlock;
+  const int slot = static_cast<int>((id - 1) % kHouseholdBlock);
+  const HouseholdPlan plan = PlanOf(block);
+  if (slot < plan.slots) {
+    const Household h = MembersOf(block, plan);
+    if (std::find(h.members.begin(), h.members.end(), id) != h.members.end()) {
+      return HouseholdIdentity(block, plan, slot);
+    }
+  }
+  return BaseIdentity(PatientUser(id));
+}
+
 Identity LegacyModel::PatientIdentity(int64_t id, std::vector<std::string>* variations) const {
-  if (!IsDuplicate(id)) return BaseIdentity(PatientUser(id));
-  Identity p = BaseIdentity(PatientUser(RootPatient(id)));
+  if (!IsDuplicate(id)) return OriginalIdentity(id);
+  Identity p = OriginalIdentity(RootPatient(id));
+  // Registered again after a marriage: another family name, the same given
+  // name and birth date; the old address or a new one.
+  Rng married(seed_, Stream::kMarriedName, id);
+  if (!p.non_latin && married.Chance(p.gender == 'F' ? kMarriedNameWoman : kMarriedNameMan)) {
+    const bool keeps_email = married.Chance(kMarriedNameKeepsEmail);
+    if (keeps_email && p.email_first_name.empty() && p.email_last_name.empty()) {
+      p.email_first_name = p.first_name;
+      p.email_last_name = p.last_name;
+    }
+    std::string_view last = p.last_name;
+    while (last == p.last_name) last = married.Pick(std::span<const std::string_view>(kLastNames));
+    p.last_name = last;
+    if (variations) variations->emplace_back("married_name");
+    if (!keeps_email) {
+      p.email_owner = PatientUser(id);
+      p.email_first_name.clear();
+      p.email_last_name.clear();
+      if (variations) variations->emplace_back(VariationName(Variation::kOtherEmail));
+    }
+    return p;
+  }
   Rng rng(seed_, Stream::kDuplicate, -id);
   auto apply = [&](Variation v) -> bool {
     switch (v) {
@@ -382,6 +592,8 @@ Identity LegacyModel::PatientIdentity(int64_t id, std::vector<std::string>* vari
       case Variation::kOtherEmail:
         if (p.email_owner == PatientUser(id)) return false;
         p.email_owner = PatientUser(id);
+        p.email_first_name.clear();
+        p.email_last_name.clear();
         return true;
     }
     return false;
@@ -404,8 +616,9 @@ Identity LegacyModel::PatientIdentity(int64_t id, std::vector<std::string>* vari
 
 std::string LegacyModel::CleanEmail(const Identity& person) const {
   Rng rng(seed_, Stream::kEmailShare, person.email_owner);
-  const std::string first = AsciiLocal(person.first_name);
-  const std::string last = AsciiLocal(person.last_name);
+  const bool contact = !person.email_first_name.empty() || !person.email_last_name.empty();
+  const std::string first = AsciiLocal(contact ? person.email_first_name : person.first_name);
+  const std::string last = AsciiLocal(contact ? person.email_last_name : person.last_name);
   std::string local;
   if (first.empty() || last.empty()) {
     local = first.empty() && last.empty() ? "user" : first + last;
@@ -500,6 +713,7 @@ Status LegacyModel::WriteUsers(pg::CopyTextWriter& out, TableTruth& truth,
     Rng rng(seed_, Stream::kUserRow, uid);
     Identity person;
     bool duplicate = false;
+    bool household = false;
     bool patient = false;
     int64_t block_index;
     int64_t block_size;
@@ -515,6 +729,7 @@ Status LegacyModel::WriteUsers(pg::CopyTextWriter& out, TableTruth& truth,
       const int64_t pid = uid - doctor_end;
       person = PatientIdentity(pid);
       duplicate = IsDuplicate(pid);
+      household = !duplicate && HouseholdOf(pid).kind != HouseholdKind::kNone;
       patient = true;
       block_index = pid;
       block_size = sizes_.patients;
@@ -558,11 +773,12 @@ Status LegacyModel::WriteUsers(pg::CopyTextWriter& out, TableTruth& truth,
     }
 
     // Names: '' when unknown (never on a duplicate, whose variation would be
-    // lost), any case, stray spaces.
+    // lost, nor in a household, whose names are what makes it one), any
+    // case, stray spaces.
     first = person.first_name;
     last = person.last_name;
-    if (!duplicate && rng.Chance(0.02)) first.clear();
-    if (!duplicate && rng.Chance(0.015)) last.clear();
+    if (!duplicate && !household && rng.Chance(0.02)) first.clear();
+    if (!duplicate && !household && rng.Chance(0.015)) last.clear();
     const NameCase name_case = PickWeighted(rng, std::span<const Weighted<NameCase>>(kNameCases));
     if (!person.non_latin && (!first.empty() || !last.empty())) {
       ApplyCase(name_case, first);
@@ -590,8 +806,10 @@ Status LegacyModel::WriteUsers(pg::CopyTextWriter& out, TableTruth& truth,
     out.Text(last);
 
     // E-mail: '' when unknown, sometimes not an address, sometimes a family
-    // member's (shared), sometimes in mixed case.
-    const double e = rng.Unit();
+    // member's (shared), sometimes in mixed case. A household's members give
+    // theirs always: the shared address is what makes twins hard to tell
+    // from a duplicate.
+    const double e = household ? 1.0 : rng.Unit();
     if (e < 0.05) {
       email.clear();
       truth.AddFact("users_email_empty", uid);
@@ -735,7 +953,14 @@ Status LegacyModel::WritePatients(pg::CopyTextWriter& out, TableTruth& truth,
     }
     PutTimestamp(out, updated);
     MM_RETURN_IF_ERROR(out.EndRow());
-    if (!variations.empty()) {
+    if (variations.empty()) {
+      const Household h = HouseholdOf(id);
+      if (h.kind != HouseholdKind::kNone && h.members.front() == id) {
+        DistinctGroup g{.kind = std::string(HouseholdKindName(h.kind)), .patient_ids = h.members, .user_ids = {}};
+        for (int64_t m : h.members) g.user_ids.push_back(PatientUser(m));
+        truth.distinct_groups.push_back(std::move(g));
+      }
+    } else {
       const int64_t root = RootPatient(id);
       DuplicateCluster& cluster = truth.clusters[root];
       cluster.root_patient_id = root;

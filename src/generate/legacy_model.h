@@ -32,7 +32,25 @@ struct Identity {
   bool non_latin = false;
   enum class Birth { kNormal, kNull, kSentinel, kFuture } birth = Birth::kNormal;
   int year = 0, month = 0, day = 0;
-  int64_t email_owner = 0;  // the user id whose address this person gives
+  // Tags the address this person gives: a user id (their own, or the one a
+  // duplicate kept), or a household's tag past the user ids. Addresses of
+  // different tags differ.
+  int64_t email_owner = 0;
+  // The names the address is made of when they are not the person's own:
+  // a household's contact (the parent), a married name's maiden name.
+  std::string email_first_name;
+  std::string email_last_name;
+};
+
+// People deduplication must keep apart (docs/design/generator.md): patients a
+// parent registered together under the parent's address, and namesakes.
+enum class HouseholdKind : uint8_t { kNone, kTwins, kSiblings, kFamily, kNamesakes };
+// "twins", "siblings", "family", "namesakes" ("" for kNone): the truth's kinds.
+std::string_view HouseholdKindName(HouseholdKind kind);
+
+struct Household {
+  HouseholdKind kind = HouseholdKind::kNone;
+  std::vector<int64_t> members;  // patient ids, ascending; two or more unless kNone
 };
 
 class LegacyModel {
@@ -63,6 +81,10 @@ class LegacyModel {
   // The identity of patient `id`, with its duplicate variations applied
   // (names appended to `variations` when given).
   Identity PatientIdentity(int64_t id, std::vector<std::string>* variations = nullptr) const;
+  // The household or namesake group patient `id` belongs to (kind kNone when
+  // none). Members are existing patients that are not duplicates; a
+  // duplicate of a member belongs to the member's person, not to the group.
+  Household HouseholdOf(int64_t id) const;
   // The address a person gives, before row-level dirt.
   std::string CleanEmail(const Identity& person) const;
 
@@ -73,6 +95,17 @@ class LegacyModel {
 
  private:
   Identity BaseIdentity(int64_t user_id) const;
+  // Patient `id` as first registered: its household identity or its own.
+  Identity OriginalIdentity(int64_t id) const;
+  struct HouseholdPlan {
+    HouseholdKind kind = HouseholdKind::kNone;
+    int slots = 0;  // the block's first `slots` patient ids
+  };
+  HouseholdPlan PlanOf(int64_t block) const;
+  Household MembersOf(int64_t block, const HouseholdPlan& plan) const;
+  // Slot `slot`'s identity in household block `block` (every slot's, whether
+  // its patient exists or not, so members do not depend on each other).
+  Identity HouseholdIdentity(int64_t block, const HouseholdPlan& plan, int slot) const;
   bool DuplicateCandidate(int64_t id) const;
   int64_t DuplicateTarget(int64_t id) const;
   std::optional<int64_t> DoctorOffice(int64_t doctor_id) const;

@@ -52,6 +52,8 @@ enum class Stream : uint64_t {
   kStateOrphan,
   kEmailShare,
   kMutation,
+  kHousehold,
+  kMarriedName,
 };
 
 // A sequence of draws keyed by (seed, stream, id). Cheap to construct: make
