@@ -3,3 +3,4 @@ mm_add_test(pipeline/incremental_test.cpp LABEL integration LIBS mm_pipeline mm_
 mm_add_test(pipeline/dedup_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
 mm_add_test(pipeline/post_load_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema mm_report)
 mm_add_test(pipeline/dedup_people_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
+mm_add_test(pipeline/run_lock_test.cpp LABEL integration LIBS mm_pipeline mm_generate mm_schema)
