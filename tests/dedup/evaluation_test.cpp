@@ -71,13 +71,24 @@ Population MakePopulation(int people) {
       const uint32_t x = add(boy, next_person++);
       pop.twins.pairs.emplace_back(x, add(girl, next_person++));
     }
-    if (p % 40 == 2) {  // namesakes, thirty years apart (on another day of the year)
+    if (p % 40 == 2) {  // namesakes, thirty years apart, on another day of the year
       PersonRecord old = someone('f');
       old.email = fmt::format("{}_{}@example.org", old.given, p);
       PersonRecord young = old;
       const int month = std::stoi(old.birth_date.substr(5, 2));
       young.birth_date = fmt::format("{}-{:02}-{}", std::stoi(old.birth_date.substr(0, 4)) + 30,
                                      month % 12 + 1, old.birth_date.substr(8));
+      young.email = fmt::format("{}_{}@example.com", old.given, p);
+      const uint32_t x = add(old, next_person++);
+      pop.namesakes.pairs.emplace_back(x, add(young, next_person++));
+    }
+    if (p % 40 == 3) {  // namesakes born on the same day of the year, 20-45 years apart
+      PersonRecord old = someone('m');
+      old.email = fmt::format("{}_{}@example.org", old.given, p);
+      PersonRecord young = old;
+      young.birth_date = fmt::format("{}{}", std::stoi(old.birth_date.substr(0, 4)) + 20 +
+                                                 static_cast<int>(pick(26)),
+                                     old.birth_date.substr(4));
       young.email = fmt::format("{}_{}@example.com", old.given, p);
       const uint32_t x = add(old, next_person++);
       pop.namesakes.pairs.emplace_back(x, add(young, next_person++));
