@@ -137,19 +137,20 @@ struct RunContext {
 // session no longer holds it (asked on `control`, opened anew when the
 // failure took it down too).
 bool LockLost(const track::RunLock& lock, pg::Connection& control, const std::string& url) {
-  if (lock.lost()) return true;
   const std::string sql = "SELECT " + track::RunLockHeldSql(lock.holder_pid());
   Result<std::optional<std::string>> held = control.QueryValue(sql);
   if (!held.ok()) {
+    // The fault took the control connection down too: a new one, so that
+    // the run's end is still recorded.
     Result<pg::Connection> fresh = pg::Connection::Open(url, "target database", "medmigrate control");
-    if (!fresh.ok()) return false;  // the target is gone: say what failed, as it failed
+    if (!fresh.ok()) return lock.lost();  // the target is gone: say what failed, as it failed
     std::string guard = lock.CommitGuardSql();
     control = std::move(fresh).value();
     control.set_commit_guard(guard);
     held = control.QueryValue(sql);
-    if (!held.ok()) return false;
+    if (!held.ok()) return lock.lost();
   }
-  return !*held || **held != "t";
+  return lock.lost() || !*held || **held != "t";
 }
 
 template <typename F>

@@ -61,7 +61,8 @@ class RunLockTest : public ::testing::Test {
     return args;
   }
 
-  // Waits until the run has committed some rows (true), or ended first.
+  // Waits until the run has committed some rows (true), or process `pid`
+  // (0: none to watch) ended first.
   bool WaitForCommittedRows(pid_t pid, int64_t rows = 200) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -69,7 +70,7 @@ class RunLockTest : public ::testing::Test {
         return true;
       }
       int status;
-      if (waitpid(pid, &status, WNOHANG) == pid) return false;
+      if (pid != 0 && waitpid(pid, &status, WNOHANG) == pid) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return false;
@@ -116,15 +117,7 @@ TEST_F(RunLockTest, TerminatedLockConnectionStopsTheRunBeforeASecondOneStarts) {
   // RunMedmigrate blocks and captures the output: on a thread.
   std::thread runner([&] { first = testing::RunMedmigrate(MigrateArgs()); });
   // Wait until the lock is held and rows are committed.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool hit = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (QueryInt(t_, "SELECT coalesce(sum(read), 0) FROM medmigrate.run_entities") >= 200) {
-      hit = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const bool hit = WaitForCommittedRows(0);
   ASSERT_TRUE(hit) << "the run committed no rows in time";
   const std::string killed_at = Terminate(/*every_backend=*/false);
   // A second run right away: it is accepted (the lock is free) only once the
@@ -164,15 +157,7 @@ TEST_F(RunLockTest, EveryBackendTerminatedEndsInterruptedAndResumes) {
   std::thread runner;
   testing::ProcessOutput first;
   runner = std::thread([&] { first = testing::RunMedmigrate(MigrateArgs()); });
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool hit = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (QueryInt(t_, "SELECT coalesce(sum(read), 0) FROM medmigrate.run_entities") >= 200) {
-      hit = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const bool hit = WaitForCommittedRows(0);
   ASSERT_TRUE(hit) << "the run committed no rows in time";
   const std::string killed_at = Terminate(/*every_backend=*/true);
   runner.join();
